@@ -1,0 +1,60 @@
+"""The one exception tree of manylift.
+
+Every error a user can cause derives from :class:`ManyliftError`, so a caller
+can catch all of them at once.  Messages follow one pattern: the problem, the
+offending value(s) or ids with counts, and how to fix it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ManyliftError",
+    "DataError",
+    "ColumnError",
+    "ValidationError",
+    "ModelError",
+    "SamplerError",
+    "ConvergenceWarning",
+    "DataWarning",
+]
+
+
+class ManyliftError(Exception):
+    """Base class of every error manylift raises on purpose."""
+
+
+class DataError(ManyliftError, ValueError):
+    """The data violates the data contract (DESIGN.md section 2)."""
+
+
+class ColumnError(DataError, KeyError):
+    """A required column is missing or has the wrong type."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we do not want that
+        return str(self.args[0]) if self.args else ""
+
+
+class ValidationError(DataError):
+    """Several contract violations found at once; ``problems`` lists them all."""
+
+    def __init__(self, problems: list[DataError]):
+        self.problems = list(problems)
+        lines = [f"{len(self.problems)} problem(s) found in the data:"]
+        lines += [f"  {k + 1}. {p}" for k, p in enumerate(self.problems)]
+        super().__init__("\n".join(lines))
+
+
+class ModelError(ManyliftError, ValueError):
+    """A model cannot be fitted as asked (bad option, unidentifiable design)."""
+
+
+class SamplerError(ManyliftError, RuntimeError):
+    """The sampler stopped: non-finite values, a bad checkpoint, a bad state."""
+
+
+class ConvergenceWarning(UserWarning):
+    """MCMC diagnostics (R-hat, ESS, divergences) failed their thresholds."""
+
+
+class DataWarning(UserWarning):
+    """Something in the data was fixed or dropped on purpose; the message says what."""

@@ -1,0 +1,1 @@
+"""Validated experiment data, input/output and built-in datasets."""

@@ -1,0 +1,1 @@
+"""decomposition layer of manylift (see DESIGN.md section 3)."""

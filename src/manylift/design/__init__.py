@@ -1,0 +1,1 @@
+"""design layer of manylift (see DESIGN.md section 3)."""

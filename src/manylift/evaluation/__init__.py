@@ -1,0 +1,1 @@
+"""evaluation layer of manylift (see DESIGN.md section 3)."""

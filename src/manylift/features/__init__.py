@@ -1,0 +1,1 @@
+"""features layer of manylift (see DESIGN.md section 3)."""

@@ -1,0 +1,1 @@
+"""personalize layer of manylift (see DESIGN.md section 3)."""

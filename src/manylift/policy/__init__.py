@@ -1,0 +1,1 @@
+"""policy layer of manylift (see DESIGN.md section 3)."""

@@ -1,0 +1,1 @@
+"""pooled layer of manylift (see DESIGN.md section 3)."""

@@ -1,0 +1,1 @@
+"""sampler layer of manylift (see DESIGN.md section 3)."""

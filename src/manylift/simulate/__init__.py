@@ -1,0 +1,1 @@
+"""simulate layer of manylift (see DESIGN.md section 3)."""

@@ -1,0 +1,1 @@
+"""single layer of manylift (see DESIGN.md section 3)."""
