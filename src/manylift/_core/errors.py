@@ -16,6 +16,17 @@ __all__ = [
     "SamplerError",
     "ConvergenceWarning",
     "DataWarning",
+    "EmptyDataError",
+    "MissingColumnError",
+    "ColumnTypeError",
+    "TreatmentValueError",
+    "NonFiniteError",
+    "PropensityError",
+    "DuplicateRowError",
+    "OverlapError",
+    "InterventionArmError",
+    "UnknownCampaignError",
+    "TooFewUnitsError",
 ]
 
 
@@ -58,3 +69,49 @@ class ConvergenceWarning(UserWarning):
 
 class DataWarning(UserWarning):
     """Something in the data was fixed or dropped on purpose; the message says what."""
+
+
+# -- specific data-contract violations (each its own class, so callers and
+#    tests can tell them apart; all are DataError) ---------------------------
+class EmptyDataError(DataError):
+    """The data has no rows."""
+
+
+class MissingColumnError(ColumnError):
+    """A required column is absent."""
+
+
+class ColumnTypeError(ColumnError):
+    """A column has the wrong type (e.g. text where numbers are needed)."""
+
+
+class TreatmentValueError(DataError):
+    """The treatment column holds values other than 0/1."""
+
+
+class NonFiniteError(DataError):
+    """NaN or infinite values in the outcome, covariates or propensity."""
+
+
+class PropensityError(DataError):
+    """Propensities outside (0, 1)."""
+
+
+class DuplicateRowError(DataError):
+    """The same (customer, campaign, week) appears more than once."""
+
+
+class OverlapError(DataError):
+    """A customer is in two interventions in the same week."""
+
+
+class InterventionArmError(DataError):
+    """An intervention has no treated or no control row."""
+
+
+class UnknownCampaignError(DataError):
+    """Campaign ids in the exposures that the campaign table does not list."""
+
+
+class TooFewUnitsError(DataError):
+    """Too few customers, campaigns or weeks for the model asked for."""
