@@ -77,6 +77,10 @@ def exposure_history(
     contrib = np.where(treated, decay ** (-rel.astype(float)), 0.0)
     csum = pd.Series(contrib).groupby(start).cumsum().to_numpy() - contrib  # exclusive
     stock = np.where(has, decay ** rel.astype(float) * csum, 0.0)
+    # Equal histories must give equal stocks: the powers above leave ulp-level noise,
+    # and stocks are heavily tied (e.g. "one treatment k weeks ago"), so without
+    # rounding, rows on a quintile edge would be split between two bins at random.
+    stock = np.round(stock, 12)
     return recency, stock
 
 
