@@ -1,1 +1,56 @@
-"""evaluation layer of manylift (see DESIGN.md section 3)."""
+"""Evaluation layer of manylift: scores, rank metrics, BLP and policy values.
+
+Arrays in, small frozen result dataclasses out (DESIGN.md sections 3 and 5);
+this layer imports only :mod:`manylift._core`. Scores first, as in grf: one set
+of (A)IPW scores feeds the ATE, the TOC/AUTOC/Qini rank metrics and policy
+values; the ``*_many`` functions evaluate D priority vectors or policies at
+once (e.g. one per posterior draw) and equal the one-at-a-time functions
+exactly.
+
+See ``docs/evaluation.md`` for the definitions and examples.
+"""
+
+from manylift.evaluation.blp import BLPResult, blp_slope_many, blp_test
+from manylift.evaluation.policy_value import (
+    PolicyValueResult,
+    multiarm_policy_value,
+    policy_value,
+    policy_value_many,
+)
+from manylift.evaluation.rank import RankResult, rank_metric, rank_metric_many, toc_curve
+from manylift.evaluation.scores import (
+    aipw_scores,
+    ipw_scores,
+    multiarm_aipw_scores,
+    multiarm_ipw_scores,
+)
+from manylift.evaluation.uplift import (
+    AUUCResult,
+    UpliftAtKResult,
+    auuc,
+    uplift_at_k,
+    uplift_curve,
+)
+
+__all__ = [
+    "AUUCResult",
+    "BLPResult",
+    "PolicyValueResult",
+    "RankResult",
+    "UpliftAtKResult",
+    "aipw_scores",
+    "auuc",
+    "blp_slope_many",
+    "blp_test",
+    "ipw_scores",
+    "multiarm_aipw_scores",
+    "multiarm_ipw_scores",
+    "multiarm_policy_value",
+    "policy_value",
+    "policy_value_many",
+    "rank_metric",
+    "rank_metric_many",
+    "toc_curve",
+    "uplift_at_k",
+    "uplift_curve",
+]

@@ -1,0 +1,444 @@
+"""Off-policy value of a targeting policy from randomized (or known-propensity) data.
+
+A policy assigns each unit to treatment (``assignment`` = 1) or control (0), or
+treats it with a probability in [0, 1]. Its value is the mean outcome if the
+policy had been followed, estimated from units whose actual assignment agrees
+with it:
+
+    IPW   V = mean_i [ pi_i W_i y_i / e_i + (1 - pi_i)(1 - W_i) y_i / (1 - e_i) ]
+          (for a 0/1 policy: mean of 1{pi_i = W_i} y_i / P(W_i | e_i))
+    AIPW  V = mean_i [ pi_i Gamma1_i + (1 - pi_i) Gamma0_i ],
+          Gamma1 = mu1 + W (y - mu1) / e,  Gamma0 = mu0 + (1 - W)(y - mu0) / (1 - e)
+
+With several arms (integer codes 0..K-1) the same holds with one term per arm:
+V = mean_i sum_k pi_ik Gamma_ik, Gamma_ik = 1{A_i = k} y_i / e_ik (IPW) or
+mu_ik + 1{A_i = k}(y_i - mu_ik) / e_ik (AIPW).
+
+Standard errors come from the bootstrap (fixed ``random_state``); with
+``n_bootstrap=0`` the analytic sd / sqrt(n) is reported instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from manylift._core.checks import as_1d_float, check_in
+from manylift._core.errors import DataError, ModelError
+from manylift._core.rng import as_generator
+from manylift.evaluation._bootstrap import BOOTSTRAP_KINDS, bootstrap_counts, cluster_codes
+from manylift.evaluation._checks import (
+    check_arm,
+    check_arm_matrix,
+    check_assignment,
+    check_n_bootstrap,
+    check_outcome,
+    check_priorities,
+    check_propensity,
+    check_treatment,
+)
+from manylift.evaluation._results import fmt, normal_interval
+from manylift.evaluation.scores import check_arm_propensity
+
+__all__ = [
+    "PolicyValueResult",
+    "policy_value",
+    "policy_value_many",
+    "multiarm_policy_value",
+]
+
+_METHODS = ("ipw", "aipw")
+_CHUNK_ELEMENTS = 2**21
+
+
+@dataclass(frozen=True, eq=False)
+class PolicyValueResult:
+    """Estimated value of a policy (mean outcome per unit under the policy).
+
+    Attributes
+    ----------
+    estimate : float
+        Policy value, in outcome units per unit.
+    std_err : float
+        Bootstrap standard error (analytic sd / sqrt(n) when ``n_bootstrap=0``).
+    method : {"ipw", "aipw"}
+    share_treated : float
+        Share of units the policy treats (any non-control arm).
+    n : int
+    n_bootstrap : int
+    difference : float or None
+        ``estimate`` minus the value of the ``versus`` policy, when one was given.
+    difference_std_err : float or None
+        Its standard error, from the same (paired) bootstrap replicates.
+    arm_shares : tuple of float or None
+        Share assigned to each arm (multi-arm policies only).
+    """
+
+    estimate: float
+    std_err: float
+    method: str
+    share_treated: float
+    n: int
+    n_bootstrap: int
+    difference: float | None = None
+    difference_std_err: float | None = None
+    arm_shares: tuple[float, ...] | None = None
+
+    def ci(self, level: float = 0.95) -> tuple[float, float]:
+        """Normal-approximation confidence interval of the value."""
+        return normal_interval(self.estimate, self.std_err, level)
+
+    def difference_ci(self, level: float = 0.95) -> tuple[float, float]:
+        if self.difference is None:
+            raise ModelError("No 'versus' policy was given, so there is no difference to bound.")
+        return normal_interval(self.difference, self.difference_std_err, level)
+
+    def to_frame(self):
+        """One-row DataFrame: estimate, std_err, lo, hi (95%), method, share_treated, n
+        (and difference, difference_std_err when a ``versus`` policy was given)."""
+        import pandas as pd
+
+        lo, hi = self.ci()
+        row = {
+            "estimate": self.estimate,
+            "std_err": self.std_err,
+            "lo": lo,
+            "hi": hi,
+            "method": self.method,
+            "share_treated": self.share_treated,
+            "n": self.n,
+        }
+        if self.difference is not None:
+            row["difference"] = self.difference
+            row["difference_std_err"] = self.difference_std_err
+        return pd.DataFrame([row])
+
+    def __repr__(self) -> str:
+        lo, hi = self.ci()
+        diff = ""
+        if self.difference is not None:
+            diff = f", difference={fmt(self.difference)} (se {fmt(self.difference_std_err)})"
+        return (
+            f"PolicyValueResult(method={self.method!r}, estimate={fmt(self.estimate)}, "
+            f"std_err={fmt(self.std_err)}, 95% CI=[{fmt(lo)}, {fmt(hi)}], "
+            f"share_treated={fmt(self.share_treated, 3)}, n={self.n}{diff})"
+        )
+
+
+def policy_value(
+    outcome,
+    treatment,
+    propensity,
+    assignment,
+    mu0=None,
+    mu1=None,
+    method: str = "ipw",
+    n_bootstrap: int = 200,
+    random_state=0,
+    *,
+    versus=None,
+    bootstrap: str = "ordinary",
+    clusters=None,
+) -> PolicyValueResult:
+    """Value of a binary treatment policy by IPW or AIPW, with a bootstrap SE.
+
+    Parameters
+    ----------
+    outcome : array-like of shape (n,)
+    treatment : array-like of shape (n,)
+        Actual 0/1 assignment.
+    propensity : float or array-like of shape (n,)
+        P(treatment = 1) in the data, strictly inside (0, 1).
+    assignment : array-like of shape (n,)
+        The policy: bool or 0/1 (treat = 1), or a treatment probability in [0, 1].
+    mu0, mu1 : array-like of shape (n,), optional
+        Outcome-model predictions under control and treatment; needed for
+        ``method="aipw"``.
+    method : {"ipw", "aipw"}, default="ipw"
+    n_bootstrap : int, default=200
+        Bootstrap replicates; 0 reports the analytic standard error instead.
+    random_state : int, Generator or None, default=0
+    versus : array-like of shape (n,), optional
+        A second policy (e.g. the company's, or treat-all); the result then also
+        holds the difference in value with a paired standard error.
+    bootstrap : {"ordinary", "half"}, default="ordinary"
+    clusters : array-like of shape (n,), optional
+        Cluster labels; the bootstrap resamples whole clusters.
+
+    Returns
+    -------
+    PolicyValueResult
+
+    References
+    ----------
+    Dudik, M., Langford, J. and Li, L. (2011). Doubly robust policy evaluation and
+    learning. ICML. Athey, S. and Wager, S. (2021). Policy learning with
+    observational data. Econometrica 89(1), 133-161.
+
+    Examples
+    --------
+    >>> y = np.array([5.0, 1.0, 2.0, 2.0]); w = np.array([1, 0, 1, 0])
+    >>> policy_value(y, w, 0.5, assignment=[1, 1, 0, 0], n_bootstrap=0).estimate
+    3.5
+    """
+    check_in("method", method, _METHODS, "policy_value")
+    y = check_outcome(outcome)
+    n = y.size
+    w = check_treatment(treatment, n)
+    e = check_propensity(propensity, n)
+    pi = check_assignment(assignment, n)
+    gamma0, gamma1 = _binary_gammas(y, w, e, mu0, mu1, method, "policy_value")
+    value = _values(pi[None, :], gamma0, gamma1)[0]
+    contributions = pi * gamma1 + (1 - pi) * gamma0
+    other = None
+    if versus is not None:
+        pi_versus = check_assignment(versus, n, "versus")
+        other = pi_versus * gamma1 + (1 - pi_versus) * gamma0
+    return _result(
+        value,
+        contributions,
+        other,
+        method,
+        float(pi.mean()),
+        n_bootstrap,
+        random_state,
+        bootstrap,
+        clusters,
+        "policy_value",
+    )
+
+
+def policy_value_many(
+    outcome, treatment, propensity, assignments, mu0=None, mu1=None
+) -> np.ndarray:
+    """Values of D binary policies at once (IPW, or AIPW when mu0 and mu1 are given).
+
+    Parameters
+    ----------
+    outcome, treatment, propensity, mu0, mu1
+        As in :func:`policy_value`.
+    assignments : array-like of shape (D, n)
+        One policy per row: bool/0-1 or treatment probabilities.
+
+    Returns
+    -------
+    ndarray of shape (D,)
+        Element d equals ``policy_value(..., assignments[d], ...).estimate`` exactly.
+
+    Examples
+    --------
+    >>> y = np.array([5.0, 1.0, 2.0, 2.0]); w = np.array([1, 0, 1, 0])
+    >>> policy_value_many(y, w, 0.5, [[1, 1, 0, 0], [1, 1, 1, 1]]).tolist()
+    [3.5, 3.5]
+    """
+    y = check_outcome(outcome)
+    n = y.size
+    w = check_treatment(treatment, n)
+    e = check_propensity(propensity, n)
+    method = "ipw" if mu0 is None and mu1 is None else "aipw"
+    gamma0, gamma1 = _binary_gammas(y, w, e, mu0, mu1, method, "policy_value_many")
+    pis = check_priorities(assignments, n, "assignments")
+    bad = (pis < 0) | (pis > 1)
+    if bad.any():
+        raise DataError(
+            f"'assignments' must be 0/1 or treatment probabilities in [0, 1]; got "
+            f"{int(bad.sum())} value(s) outside [0, 1] in row(s) "
+            f"{np.unique(np.nonzero(bad)[0])[:5].tolist()}."
+        )
+    out = np.empty(pis.shape[0])
+    step = max(1, _CHUNK_ELEMENTS // n)
+    for start in range(0, pis.shape[0], step):
+        out[start : start + step] = _values(pis[start : start + step], gamma0, gamma1)
+    return out
+
+
+def multiarm_policy_value(
+    outcome,
+    arm,
+    propensity,
+    assignment,
+    mu=None,
+    method: str = "ipw",
+    n_bootstrap: int = 200,
+    random_state=0,
+    *,
+    versus=None,
+    bootstrap: str = "ordinary",
+    clusters=None,
+) -> PolicyValueResult:
+    """Value of assigning arm ``assignment[i]`` to unit i, by IPW or AIPW.
+
+    Parameters
+    ----------
+    outcome : array-like of shape (n,)
+    arm : array-like of shape (n,)
+        Actual arm, integer codes 0..K-1 (0 = control).
+    propensity : array-like of shape (n, K) or (K,)
+        P(arm = k) per row (rows sum to 1), or one vector for all rows.
+    assignment : array-like of shape (n,) or (n, K)
+        The policy: an arm code per unit, or per-unit arm probabilities.
+    mu : array-like of shape (n, K), optional
+        Outcome-model predictions per arm; needed for ``method="aipw"``.
+    method : {"ipw", "aipw"}, default="ipw"
+    n_bootstrap, random_state, versus, bootstrap, clusters
+        As in :func:`policy_value` (``versus`` in the same form as ``assignment``).
+
+    Returns
+    -------
+    PolicyValueResult
+        ``share_treated`` is the share assigned to a non-control arm and
+        ``arm_shares`` the share per arm. With two arms the value equals
+        :func:`policy_value`'s.
+
+    References
+    ----------
+    Dudik, M., Langford, J. and Li, L. (2011). Doubly robust policy evaluation and
+    learning. ICML. Zhou, Z., Athey, S. and Wager, S. (2023). Offline multi-action
+    policy learning. Operations Research 71(1), 148-183.
+
+    Examples
+    --------
+    >>> y = np.array([4.0, 2.0, 1.0])
+    >>> r = multiarm_policy_value(y, [2, 1, 0], [0.5, 0.25, 0.25], [2, 2, 2], n_bootstrap=0)
+    >>> r.estimate
+    5.333333333333333
+    """
+    check_in("method", method, _METHODS, "multiarm_policy_value")
+    y = check_outcome(outcome)
+    n = y.size
+    e = check_arm_matrix(propensity, n, "propensity")
+    n_arms = e.shape[1]
+    a = check_arm(arm, n=n, n_arms=n_arms)
+    check_arm_propensity(e)
+    rows = np.arange(n)
+    observed = np.zeros((n, n_arms))
+    observed[rows, a] = 1.0
+    if method == "ipw":
+        if mu is not None:
+            raise ModelError(
+                "'mu' was given but method='ipw' ignores it; pass method='aipw' to use the "
+                "outcome model, or drop 'mu'."
+            )
+        gamma = observed * (y[:, None] / e)
+    else:
+        if mu is None:
+            raise ModelError(
+                "method='aipw' needs the outcome-model predictions 'mu' (shape (n, K)); pass "
+                "them or use method='ipw'."
+            )
+        m = check_arm_matrix(mu, n, "mu", n_arms=n_arms)
+        gamma = m + observed * ((y[:, None] - m) / e)
+    pi = _arm_assignment(assignment, n, n_arms, "assignment")
+    contributions = np.sum(pi * gamma, axis=1)
+    other = None
+    if versus is not None:
+        other = np.sum(_arm_assignment(versus, n, n_arms, "versus") * gamma, axis=1)
+    shares = pi.mean(axis=0)
+    result = _result(
+        float(np.mean(contributions)),
+        contributions,
+        other,
+        method,
+        float(1 - shares[0]),
+        n_bootstrap,
+        random_state,
+        bootstrap,
+        clusters,
+        "multiarm_policy_value",
+    )
+    return PolicyValueResult(**{**result.__dict__, "arm_shares": tuple(float(s) for s in shares)})
+
+
+# -- internals ---------------------------------------------------------------
+
+
+def _binary_gammas(y, w, e, mu0, mu1, method, where):
+    if method == "ipw":
+        if mu0 is not None or mu1 is not None:
+            raise ModelError(
+                f"'mu0'/'mu1' were given but method='ipw' in {where} ignores them; pass "
+                f"method='aipw' to use the outcome model, or drop them."
+            )
+        return (1 - w) * y / (1 - e), w * y / e
+    if mu0 is None or mu1 is None:
+        raise ModelError(
+            f"method='aipw' in {where} needs both outcome-model predictions 'mu0' and 'mu1'; "
+            f"pass them or use method='ipw'."
+        )
+    m0 = _broadcast("mu0", mu0, y.size)
+    m1 = _broadcast("mu1", mu1, y.size)
+    return m0 + (1 - w) * (y - m0) / (1 - e), m1 + w * (y - m1) / e
+
+
+def _broadcast(name, values, n):
+    if np.ndim(values) == 0:
+        values = np.full(n, float(values))
+    return as_1d_float(name, values, n=n)
+
+
+def _values(pis: np.ndarray, gamma0: np.ndarray, gamma1: np.ndarray) -> np.ndarray:
+    """Row means of pi * Gamma1 + (1 - pi) * Gamma0 (row-wise, so exact for any D)."""
+    return np.mean(pis * gamma1 + (1 - pis) * gamma0, axis=1)
+
+
+def _arm_assignment(assignment, n, n_arms, name):
+    arr = np.asarray(assignment)
+    if arr.ndim == 2:
+        pi = check_arm_matrix(arr, n, name, n_arms=n_arms)
+        if (pi < 0).any() or np.any(np.abs(pi.sum(axis=1) - 1) > 1e-6):
+            raise DataError(
+                f"{name!r} as a matrix must hold arm probabilities: non-negative, each row "
+                f"summing to 1 (control in column 0)."
+            )
+        return pi
+    codes = check_arm(arr, n=n, n_arms=n_arms, name=name)
+    pi = np.zeros((n, n_arms))
+    pi[np.arange(n), codes] = 1.0
+    return pi
+
+
+def _result(
+    value,
+    contributions,
+    other,
+    method,
+    share,
+    n_bootstrap,
+    random_state,
+    bootstrap,
+    clusters,
+    where,
+) -> PolicyValueResult:
+    n_bootstrap = check_n_bootstrap(n_bootstrap, where)
+    check_in("bootstrap", bootstrap, BOOTSTRAP_KINDS, where)
+    n = contributions.size
+    diff = None if other is None else contributions - other
+    if n_bootstrap:
+        codes, n_clusters = cluster_codes(clusters, n)
+        rng = as_generator(random_state)
+        reps = np.empty(n_bootstrap)
+        diff_reps = np.empty(n_bootstrap)
+        counts = bootstrap_counts(
+            n, n_bootstrap, rng, kind=bootstrap, clusters=codes, n_clusters=n_clusters
+        )
+        for b, count in enumerate(counts):
+            total = count.sum()
+            reps[b] = count @ contributions / total
+            if diff is not None:
+                diff_reps[b] = count @ diff / total
+        std_err = float(np.std(reps, ddof=1))
+        diff_se = float(np.std(diff_reps, ddof=1)) if diff is not None else None
+    else:
+        std_err = float(np.std(contributions, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+        diff_se = float(np.std(diff, ddof=1) / np.sqrt(n)) if diff is not None and n > 1 else None
+    return PolicyValueResult(
+        estimate=float(value),
+        std_err=std_err,
+        method=method,
+        share_treated=share,
+        n=n,
+        n_bootstrap=n_bootstrap,
+        difference=None if diff is None else float(np.mean(diff)),
+        difference_std_err=diff_se,
+    )
