@@ -77,6 +77,11 @@ def _is_numeric(s: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
 
 
+def _plain(value):
+    """A numpy scalar as the Python value (so messages read ``1``, not ``np.int64(1)``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _week_to_int(s: pd.Series, name: str) -> pd.Series:
     """Integer periods: ints stay; dates become whole weeks since the first date."""
     if pd.api.types.is_integer_dtype(s):
@@ -93,7 +98,9 @@ def _week_to_int(s: pd.Series, name: str) -> pd.Series:
         d = s
     else:
         try:
-            d = pd.to_datetime(s)
+            with warnings.catch_warnings():  # pandas' "could not infer format" is noise here
+                warnings.simplefilter("ignore", UserWarning)
+                d = pd.to_datetime(s)
         except (ValueError, TypeError):
             raise ColumnTypeError(
                 f"Column {name!r} (week) must hold integer periods or dates; could not read "
@@ -280,8 +287,8 @@ def validate_frame(
                 if idx.size:
                     ex_rows = [int(np.flatnonzero(codes == k)[0]) for k in idx[:3]]
                     ex = ", ".join(
-                        f"campaign {frame[columns.campaign].iloc[r]!r} week "
-                        f"{frame[columns.week].iloc[r]!r}"
+                        f"campaign {_plain(frame[columns.campaign].iloc[r])!r} week "
+                        f"{_plain(frame[columns.week].iloc[r])!r}"
                         for r in ex_rows
                     )
                     problems.append(
