@@ -1,0 +1,107 @@
+"""Backends run sweeps for all chains; the driver handles warm-up, thinning and checkpoints.
+
+A backend implements:
+
+* ``init(seeds)``: start every chain (``seeds``: one ``numpy.random.SeedSequence`` per chain);
+* ``run(n_sweeps)``: advance every chain by ``n_sweeps`` sweeps and return a
+  dict of per-sweep traces ``{"loglik": (n_sweeps, chains), ...}``;
+* ``states()``: the current per-chain states as numpy ``State`` tuples;
+* ``get_rng() / set_rng(blob)`` and ``set_states(states)`` for checkpoints.
+
+The RNG stream of a chain depends only on its seed and the sweep index, never on
+how the sweeps are split into calls of ``run``, so a resumed run reproduces an
+uninterrupted one exactly.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from manylift._core.errors import SamplerError
+from manylift.sampler import gibbs_numpy
+from manylift.sampler.design import Design
+from manylift.sampler.state import ModelSpec, State
+
+__all__ = ["NumpyBackend", "get_backend", "check_finite"]
+
+
+def check_finite(state: State, sweep: int, chain: int) -> None:
+    """Stop with a clear error naming the block if a draw is not finite."""
+    for name, block in (("theta", state.theta), ("sigma^2", state.sigma2),
+                        ("Omega^-1", state.omega_inv), ("u", state.u)):
+        if not np.all(np.isfinite(np.asarray(block))):
+            raise SamplerError(
+                f"Non-finite values in block {name} at sweep {sweep} of chain {chain}. This "
+                f"usually means the outcome or covariates have extreme values or an "
+                f"unidentified design; check the data (manylift validate) or rescale the outcome."
+            )
+
+
+class NumpyBackend:
+    """The readable reference: one Generator per chain, sweeps in Python."""
+
+    name = "numpy"
+
+    def __init__(self, design: Design, spec: ModelSpec, n_chains: int):
+        self.design, self.spec, self.n_chains = design, spec, n_chains
+        self.sweep = 0
+
+    def init(self, seeds: list[np.random.SeedSequence]) -> None:
+        self._rngs = [np.random.Generator(np.random.PCG64(s)) for s in seeds]
+        self._states = [gibbs_numpy.init(r, self.design, self.spec) for r in self._rngs]
+
+    def run(self, n_sweeps: int) -> dict:
+        C = self.n_chains
+        ll = np.empty((n_sweeps, C))
+        for s in range(n_sweeps):
+            for c in range(C):
+                st, info = gibbs_numpy.step(self._rngs[c], self._states[c], self.design, self.spec)
+                self._states[c] = st
+                ll[s, c] = info.loglik
+            self.sweep += 1
+            if not np.all(np.isfinite(ll[s])):
+                for c in range(C):
+                    check_finite(self._states[c], self.sweep, c)
+        return {"loglik": ll}
+
+    def states(self) -> list[State]:
+        return list(self._states)
+
+    def set_states(self, states: list[State]) -> None:
+        self._states = [State(np.asarray(s.theta, float), float(s.sigma2),
+                              np.asarray(s.omega_inv, float), np.asarray(s.u, float))
+                        for s in states]
+
+    def get_rng(self) -> np.ndarray:
+        blob = json.dumps([r.bit_generator.state for r in self._rngs])
+        return np.frombuffer(blob.encode(), dtype=np.uint8)
+
+    def set_rng(self, blob: np.ndarray) -> None:
+        states = json.loads(bytes(np.asarray(blob, np.uint8)).decode())
+        for r, st in zip(self._rngs, states, strict=True):
+            r.bit_generator.state = st
+
+
+def get_backend(name: str, design: Design, spec: ModelSpec, n_chains: int, **options):
+    """``"numpy"``, ``"jax"`` (CPU or GPU, whichever JAX finds), ``"cpu"``, ``"gpu"`` or ``"auto"``."""
+    from manylift._core.checks import check_in
+
+    check_in("backend", name, ["numpy", "jax", "cpu", "gpu", "auto"], "PooledModel")
+    if name == "numpy":
+        return NumpyBackend(design, spec, n_chains)
+    try:
+        from manylift.sampler.gibbs_jax import JaxBackend
+    except ImportError as exc:  # pragma: no cover - JAX is a dependency
+        if name in ("jax", "gpu"):
+            raise SamplerError(f"The JAX backend is not available ({exc}).") from None
+        return NumpyBackend(design, spec, n_chains)
+    platform = {"cpu": "cpu", "gpu": "gpu"}.get(name)
+    if name == "gpu":
+        import jax
+
+        if not any(d.platform == "gpu" for d in jax.devices()):
+            raise SamplerError("backend='gpu' was asked for but JAX finds no GPU; use "
+                               "backend='cpu' or 'auto'.")
+    return JaxBackend(design, spec, n_chains, platform=platform, **options)
