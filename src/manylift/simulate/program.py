@@ -80,7 +80,11 @@ class ProgramTruth:
         treatment stock), ``y0, y1`` (potential outcomes without noise... plus
         the same noise draw, so ``outcome`` equals one of them).
     customers : pandas.DataFrame
-        ``customer_id, u_I`` (true unobserved responsiveness) and the slopes.
+        ``customer_id, u_I`` (true unobserved responsiveness), the slope
+        deviations ``u_<covariate>`` and ``level`` (the customer's usual log
+        weekly usage; rule "dormant" campaigns reach a row only when
+        ``log1p(usage_7d) < level``, rule "active" only when
+        ``log1p(usage_7d) >= level - 0.3``, rule "any" always).
     campaigns : pandas.DataFrame
         ``campaign_id, goal, action, reward, treated_share, rule, tau_c``
         (deviation) and ``average_effect`` (mean of tau over its rows).
@@ -179,8 +183,11 @@ def simulate_program(
             f"The 'rows_per_customer' parameter of simulate_program must be in (0, n_weeks="
             f"{T}]; got {target!r} instead."
         )
-    # Eligibility removes some candidates; aim higher so the realised mean is near target.
-    participation = spec.participation or min(1.0, target / T / 0.8)
+    # Eligibility turns some candidates away; the share that gets through is
+    # measured as the weeks go by and the participation rate raised to match, so
+    # the realised rows per customer stay near the target whatever the rule mix.
+    base_rate = target / T
+    n_wanted = n_taken = 0
 
     # -- campaigns ---------------------------------------------------------
     goal = rng.integers(0, len(GOALS), C)
@@ -208,6 +215,12 @@ def simulate_program(
     sd = np.array([spec.sigma_u, *spec.slope_sd])
     corr = np.eye(q)
     corr[0, 1:] = corr[1:, 0] = spec.corr_u_slope
+    if np.linalg.eigvalsh(corr).min() < 0:
+        raise ModelError(
+            f"The 'corr_u_slope' field of ProgramSpec must leave a valid correlation matrix "
+            f"(|corr_u_slope| <= 1/sqrt({q - 1}) = {1 / np.sqrt(q - 1):.3f} with "
+            f"{q - 1} covariates); got {spec.corr_u_slope!r} instead."
+        )
     omega = corr * np.outer(sd, sd)
     u = rng.multivariate_normal(np.zeros(q), omega, size=n)
     u_I = u[:, 0]
@@ -229,6 +242,11 @@ def simulate_program(
             active[rng.integers(C)] = True
         act_idx = np.flatnonzero(active)
         rel = np.log1p(u7) - level  # below own usual level -> dormant
+        if spec.participation is not None:
+            participation = spec.participation
+        else:
+            pass_rate = n_taken / n_wanted if n_wanted else 1.0
+            participation = min(1.0, base_rate / max(pass_rate, 0.05))
         want = rng.random(n) < participation
         chosen = np.full(n, -1)
         for _ in range(3):  # rejection: draw an active campaign, keep it if eligible
@@ -238,13 +256,16 @@ def simulate_program(
             take = want & (chosen < 0) & elig
             chosen[take] = cand[take]
         idx = np.flatnonzero(chosen >= 0)
+        n_wanted += int(want.sum())
+        n_taken += idx.size
         c = chosen[idx]
         w = (rng.random(idx.size) < share[c]).astype(np.int8)
         # exposure history *before* this week (only earlier treated interventions)
         rec = t - last_treat[idx]
-        out_cols["cust"].append(idx)
-        out_cols["camp"].append(c)
-        out_cols["week"].append(np.full(idx.size, t))
+        # compact dtypes: at paper scale (16M rows) every byte per row is 16 MB
+        out_cols["cust"].append(idx.astype(np.int32))
+        out_cols["camp"].append(c.astype(np.int32))
+        out_cols["week"].append(np.full(idx.size, t, dtype=np.int32))
         out_cols["w"].append(w)
         out_cols["u7"].append(u7[idx])
         out_cols["u8"].append(u8[idx])
@@ -261,12 +282,16 @@ def simulate_program(
         log_w = level + 0.7 * (log_w - level) + rng.normal(0, 0.45, n)
         hist = [*hist[1:], np.exp(log_w)]
 
-    cat = {k: np.concatenate(v) for k, v in out_cols.items()}
+    cat = {}
+    for k in list(out_cols):
+        cat[k] = np.concatenate(out_cols.pop(k))
     # stock at week t is the decayed sum over treatments s < t of decay^(t - s):
     # the loop stored the value *after* decaying at t-1 and adding at t-1 -> multiply once more.
     cat["stock"] = cat["stock"] * spec.decay
     order = np.lexsort((cat["week"], cat["cust"]))
-    cat = {k: v[order] for k, v in cat.items()}
+    for k in list(cat):  # one column at a time keeps the peak at one extra column
+        cat[k] = cat[k][order]
+    del order
     N = cat["cust"].size
     cust, camp, week, w = cat["cust"], cat["camp"], cat["week"], cat["w"]
 
@@ -282,15 +307,18 @@ def simulate_program(
     observed = observed_raw - observed_raw.mean()  # taubar is the effect at the average row
     unobserved = u_I[cust]
     tau = spec.taubar + tau_c[camp] + tau_t[week] + observed + unobserved
+    del la, activity_z, never, recovery, fatigue, observed_raw
 
     X = np.column_stack([np.log1p(cat["u7"]), np.log1p(cat["u8"]), np.log1p(cat["u15"])])
     Xc = X - X.mean(axis=0)
     beta = np.asarray(spec.betabar) + u[cust, 1:]
     base = 40.0 + camp_base[camp] + week_base[week] + np.einsum("ij,ij->i", Xc, beta)
+    del X, Xc, beta
     eps = rng.normal(0, spec.sigma, N)
     y0 = base - tau / 2 + eps
     y1 = base + tau / 2 + eps
     y = np.where(w == 1, y1, y0)
+    del base, eps
 
     campaign_cat = pd.Categorical.from_codes(camp, categories=camp_ids)
     frame = pd.DataFrame({
@@ -304,6 +332,8 @@ def simulate_program(
         "usage_15_30d": cat["u15"],
         "usage_30d": cat["u30"],
     })
+    for k in ("u7", "u8", "u15", "u30"):
+        del cat[k]  # the frame holds its own copies
     costs = np.round(rng.uniform(0.05, 0.6, C), 2)
     campaigns = pd.DataFrame({
         "campaign_id": camp_ids,
@@ -316,10 +346,11 @@ def simulate_program(
         frame, campaigns, covariates=list(COVARIATES), activity_col=ACTIVITY,
         drop_incomplete_interventions=True,
     )
+    del frame, y  # data.frame holds its own (validated, sorted) copy
     # drop_incomplete may remove a few rows at tiny sizes: align the truth by key.
     rows = pd.DataFrame({
-        "customer_id": frame["customer_id"], "campaign_id": frame["campaign_id"],
-        "week": frame["week"], "tau": tau, "taubar": spec.taubar, "campaign": tau_c[camp],
+        "customer_id": cust.astype(np.int64) + 1, "campaign_id": campaign_cat,
+        "week": week.astype(np.int64) + 1, "tau": tau, "taubar": spec.taubar, "campaign": tau_c[camp],
         "week_effect": tau_t[week], "observed": observed, "unobserved": unobserved,
         "recency": rec, "stock": cat["stock"], "y0": y0, "y1": y1,
     })
@@ -337,6 +368,7 @@ def simulate_program(
     customers = pd.DataFrame({"customer_id": np.arange(1, n + 1), "u_I": u_I})
     for k, name in enumerate(COVARIATES):
         customers[f"u_{name}"] = u[:, 1 + k]
+    customers["level"] = level  # usual log weekly usage: the eligibility rules compare to it
     params = {
         "taubar": spec.taubar, "sigma_u": spec.sigma_u, "sigma": spec.sigma,
         "average_effect": float(rows["tau"].mean()),
