@@ -1,1 +1,75 @@
-"""single layer of manylift (see DESIGN.md section 3)."""
+"""Single-experiment toolkit: positivity, ATE estimators, CATE learners, validation.
+
+For one experiment (or observational targeting data) with covariates, a
+treatment (binary or several arms) and an outcome.  See ``docs/single.md``.
+"""
+
+from manylift.single._data import SingleData, prepare_single, resolve_control
+from manylift.single.ate import (
+    ATE_ESTIMATORS,
+    ATEResult,
+    EValueResult,
+    ManskiBounds,
+    TrimmingResult,
+    e_value,
+    estimate_ate,
+    manski_bounds,
+    trimming_sweep,
+)
+from manylift.single.learners import (
+    LEARNERS,
+    CateLearner,
+    LearnerSelection,
+    cross_fit_effects,
+    r_loss,
+    select_learner,
+)
+from manylift.single.positivity import (
+    PositivityResult,
+    estimate_propensity,
+    positivity_diagnostics,
+    standardized_mean_differences,
+)
+from manylift.single.validation import (
+    CalibrationResult,
+    CateValidation,
+    PlaceboResult,
+    StabilityResult,
+    calibration_by_quantile,
+    placebo_refutation,
+    subset_stability,
+    validate_cate,
+)
+
+__all__ = [
+    "ATEResult",
+    "ATE_ESTIMATORS",
+    "CalibrationResult",
+    "CateLearner",
+    "CateValidation",
+    "EValueResult",
+    "LEARNERS",
+    "LearnerSelection",
+    "ManskiBounds",
+    "PlaceboResult",
+    "PositivityResult",
+    "SingleData",
+    "StabilityResult",
+    "TrimmingResult",
+    "calibration_by_quantile",
+    "cross_fit_effects",
+    "e_value",
+    "estimate_ate",
+    "estimate_propensity",
+    "manski_bounds",
+    "placebo_refutation",
+    "positivity_diagnostics",
+    "prepare_single",
+    "r_loss",
+    "resolve_control",
+    "select_learner",
+    "standardized_mean_differences",
+    "subset_stability",
+    "trimming_sweep",
+    "validate_cate",
+]
