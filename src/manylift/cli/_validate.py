@@ -1,0 +1,116 @@
+"""``manylift validate``: check exposure data against the data contract."""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from pathlib import Path
+
+from manylift._core.atomic import write_json
+from manylift._core.errors import DataError, DataWarning, ValidationError
+from manylift.cli._common import add_pooled_column_options, csv_list
+from manylift.data.experiment import ExperimentData
+
+SCHEMA_VERSION = 1
+
+_EPILOG = """\
+examples:
+  manylift validate exposures.parquet
+  manylift validate exposures.csv.gz --campaigns campaigns.csv
+  manylift validate log.csv --customer-col msisdn --week-col date --outcome-col spend_30d
+  manylift validate exposures.parquet --drop-incomplete --out checked/
+
+Every problem found is printed (missing or mistyped columns, treatment not 0/1,
+NaN or infinite values, duplicate rows, a customer in two interventions in one
+week, interventions without a treated or a control row, campaign ids missing
+from the campaign table, propensities outside (0, 1), empty data), each with
+the offending ids, the counts and the fix. The files are only read.
+
+exit status: 0 if the data is valid, 1 if any problem was found, 2 if the
+files could not be read.  See docs/data.md for every rule.
+"""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "validate",
+        help="check exposure data against the data contract; exit 1 on any problem",
+        description=(
+            "Read EXPOSURES (one row per customer per intervention) and optionally the "
+            "campaign table, check them against the data contract and print every problem "
+            "found, or a short summary if there is none."
+        ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("exposures", metavar="EXPOSURES",
+                   help="exposure rows: CSV (optionally gzipped) or Parquet")
+    p.add_argument("--campaigns", default=None, metavar="FILE",
+                   help="campaign table (CSV or Parquet): the campaign column plus attributes "
+                        "and optional cost")
+    add_pooled_column_options(p)
+    p.add_argument("--cost-col", default="cost",
+                   help="cost column of the campaign table (default: cost)")
+    p.add_argument("--drop-incomplete", action="store_true",
+                   help="leave out interventions without a treated or a control row (with a "
+                        "note) instead of reporting them as problems")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="also write DIR/results.json (valid, problems, sizes)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    notes: list[str] = []
+    problems: list[DataError] = []
+    data = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        try:
+            data = ExperimentData.from_files(
+                args.exposures, args.campaigns,
+                customer_col=args.customer_col, campaign_col=args.campaign_col,
+                week_col=args.week_col, treatment_col=args.treatment_col,
+                outcome_col=args.outcome_col, propensity_col=args.propensity_col,
+                covariates=csv_list(args.covariates), activity_col=args.activity_col,
+                cost_col=args.cost_col, drop_incomplete_interventions=args.drop_incomplete,
+            )
+        except ValidationError as exc:
+            problems = list(exc.problems)
+        except DataError as exc:
+            if not Path(args.exposures).is_file() or (
+                    args.campaigns and not Path(args.campaigns).is_file()):
+                raise  # an unreadable input is not a data problem: exit status 2
+            problems = [exc]
+    notes = [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
+
+    for note in notes:
+        print(f"note: {note}")
+    if problems:
+        print(f"{args.exposures}: {len(problems)} problem(s) found:")
+        for k, p in enumerate(problems, 1):
+            print(f"  {k}. [{type(p).__name__}] {p}")
+    else:
+        print(f"{args.exposures}: valid. {data!r}")
+        print(f"  {data.n_interventions} interventions; share treated "
+              f"{data.frame['treated'].mean():.3f}; covariates "
+              f"{', '.join(data.covariates) or '(none)'}; activity column "
+              f"{data.activity_col or '(none)'}"
+              + (f"; campaign attributes {', '.join(data.campaign_attributes) or '(none)'}"
+                 if data.campaigns is not None else ""))
+
+    if args.out:
+        results = {
+            "schema_version": SCHEMA_VERSION,
+            "command": "validate",
+            "exposures": str(args.exposures),
+            "campaigns": str(args.campaigns) if args.campaigns else None,
+            "valid": not problems,
+            "problems": [{"type": type(p).__name__, "message": str(p)} for p in problems],
+            "notes": notes,
+        }
+        if data is not None:
+            results["data"] = {"rows": data.n_rows, "customers": data.n_customers,
+                               "campaigns": data.n_campaigns, "weeks": data.n_weeks,
+                               "interventions": data.n_interventions}
+        write_json(Path(args.out) / "results.json", results)
+    return 1 if problems else 0
