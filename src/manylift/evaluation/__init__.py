@@ -11,7 +11,7 @@ See ``docs/evaluation.md`` for the definitions and examples.
 """
 
 from manylift.evaluation.blp import BLPResult, blp_slope_many, blp_test
-from manylift.evaluation.policy_value import (
+from manylift.evaluation.policy_values import (
     PolicyValueResult,
     multiarm_policy_value,
     policy_value,
