@@ -1,1 +1,6 @@
-"""pooled layer of manylift (see DESIGN.md section 3)."""
+"""The pooled model: PooledModel (features + sampler) -> PooledFit."""
+
+from manylift.pooled.fit import PooledFit, posterior_summary
+from manylift.pooled.model import PooledModel
+
+__all__ = ["PooledFit", "PooledModel", "posterior_summary"]

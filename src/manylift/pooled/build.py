@@ -44,7 +44,8 @@ def merge_sparse_levels(values: np.ndarray, treated: np.ndarray, neighbours, min
         return v
 
     for _ in range(1000):
-        mapped = np.array([root(v) for v in values]) if mapping else values
+        uniq, inv_all = np.unique(values, return_inverse=True)
+        mapped = np.array([root(int(v)) for v in uniq])[inv_all] if mapping else values
         lv, inv = np.unique(mapped, return_inverse=True)
         nt = np.bincount(inv, weights=treated.astype(float), minlength=lv.size)
         nc = np.bincount(inv, minlength=lv.size) - nt

@@ -1,0 +1,235 @@
+"""``PooledFit``: the posterior of a pooled fit, its summaries and its files."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from manylift._core.atomic import atomic_path, write_json
+from manylift.data.io import write_parquet
+from manylift.sampler.design import effect_coding
+
+__all__ = ["PooledFit", "posterior_summary", "SCHEMA_VERSION"]
+
+SCHEMA_VERSION = 1
+
+
+def posterior_summary(draws) -> dict:
+    """``{"mean", "sd", "lo", "hi"}`` of draws (lo/hi the 2.5% and 97.5% quantiles)."""
+    x = np.asarray(draws, float).ravel()
+    return {"mean": float(x.mean()), "sd": float(x.std(ddof=1)) if x.size > 1 else 0.0,
+            "lo": float(np.quantile(x, 0.025)), "hi": float(np.quantile(x, 0.975))}
+
+
+def _frac(groups: np.ndarray, n_groups: int, codes: np.ndarray, n_levels: int) -> np.ndarray:
+    """Row shares of each level within each group (G x L)."""
+    ct = np.bincount(groups.astype(np.int64) * n_levels + codes, minlength=n_groups * n_levels)
+    ct = ct.reshape(n_groups, n_levels).astype(float)
+    return ct / np.maximum(ct.sum(axis=1, keepdims=True), 1)
+
+
+class PooledFit:
+    """The result of :meth:`PooledModel.fit`.
+
+    Attributes
+    ----------
+    posterior : arviz.InferenceData
+        Low-dimensional parameters with ``chain`` / ``draw`` dims.
+    customers : pandas.DataFrame
+        ``customer_id, mean, sd, lo, hi`` of uI_i (streaming Welford mean and sd;
+        the 95% interval is the normal approximation mean +/- 1.96 sd).
+    """
+
+    def __init__(self, model, data, inputs, run, customers, spec):
+        self.model = model
+        self.data = data
+        self.inputs = inputs
+        self.run = run
+        self._acc = customers
+        self.spec = spec
+        self._effects_draws = self._compute_effect_draws()
+        self.posterior = self._to_inference_data()
+
+    # -- parameters per draw -------------------------------------------
+    def full_effects(self, term: str) -> np.ndarray:
+        """Level effects (chains, draws, L) of a categorical term (sum to zero)."""
+        d = self.inputs.design
+        b = d.term_names.index(term)
+        A = effect_coding(d.n_levels[b])
+        return self.run.theta[..., d.term_slices[term]] @ A.T
+
+    def param(self, name: str) -> np.ndarray:
+        return self.run.theta[..., self.inputs.design.names.index(name)]
+
+    def _compute_effect_draws(self) -> dict:
+        inp = self.inputs
+        cal = ~inp.holdout
+        codes = {t: inp.codes[t][cal] for t in ("campaign", "week", "cell", "activity")}
+        L = {t: len(inp.levels[t]) for t in codes}
+        prop = inp.arrays.prop_treated[cal]
+        taubar = self.param("taubar")
+        g_prop = self.param("gammaI[prop_treated]")
+        eff = {"tau_c": self.full_effects("tau_c"), "tau_t": self.full_effects("tau_t"),
+               "cell": self.full_effects("gammaI[cell]"),
+               "activity": self.full_effects("gammaI[activity]")}
+        term_of = {"campaign": "tau_c", "week": "tau_t", "cell": "cell", "activity": "activity"}
+        out = {}
+        for gname, gcodes, G in (("all", np.zeros(prop.size, np.int64), 1),
+                                 ("campaign", codes["campaign"], L["campaign"]),
+                                 ("week", codes["week"], L["week"])):
+            total = taubar[..., None] + np.zeros(G)
+            for t in codes:
+                fr = _frac(gcodes, G, codes[t], L[t])
+                total = total + eff[term_of[t]] @ fr.T
+            mean_prop = np.bincount(gcodes, weights=prop, minlength=G) / np.maximum(
+                np.bincount(gcodes, minlength=G), 1)
+            total = total + g_prop[..., None] * mean_prop
+            total = total + self._acc.group_draws[gname]
+            out[gname] = total
+        out["average_effect"] = out.pop("all")[..., 0]
+        return out
+
+    def _to_inference_data(self):
+        import arviz as az
+
+        inp = self.inputs
+        r = self.run
+        covs = list(self.data.covariates)
+        omega = r.omega
+        q = omega.shape[-1]
+        post = {
+            "average_effect": self._effects_draws["average_effect"],
+            "taubar": self.param("taubar"),
+            "sigma": np.sqrt(r.sigma2),
+            "sigma_u": np.sqrt(omega[..., 0, 0]),
+            "tau_c": self.full_effects("tau_c"),
+            "tau_t": self.full_effects("tau_t"),
+            "campaign_effect": self._effects_draws["campaign"],
+            "week_effect": self._effects_draws["week"],
+            "gammaI_cell": self.full_effects("gammaI[cell]"),
+            "gammaI_activity": self.full_effects("gammaI[activity]"),
+            "gammaI_prop_treated": self.param("gammaI[prop_treated]"),
+            "betabar": np.stack([self.param(f"betabar[{c}]") for c in covs], -1)
+            if covs else np.zeros(r.sigma2.shape + (0,)),
+            "Omega": omega,
+        }
+        coords = {
+            "campaign": [str(c) for c in inp.levels["campaign"]],
+            "week": [int(w) if np.issubdtype(np.asarray(inp.levels["week"]).dtype, np.integer)
+                     else str(w) for w in inp.levels["week"]],
+            "cell": [int(c) for c in inp.levels["cell"]],
+            "activity_bin": [int(a) for a in inp.levels["activity"]],
+            "covariate": covs,
+            "coef": ["uI", *covs][:q], "coef2": ["uI", *covs][:q],
+        }
+        dims = {"tau_c": ["campaign"], "tau_t": ["week"], "campaign_effect": ["campaign"],
+                "week_effect": ["week"], "gammaI_cell": ["cell"],
+                "gammaI_activity": ["activity_bin"], "betabar": ["covariate"],
+                "Omega": ["coef", "coef2"]}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            idata = az.from_dict(
+                posterior=post, coords=coords, dims=dims,
+                sample_stats={"lp": r.loglik[:, self.model.n_warmup:][:, self.model.thin - 1::
+                                                                       self.model.thin]},
+            )
+        return idata
+
+    # -- summaries ------------------------------------------------------
+    @property
+    def customers(self) -> pd.DataFrame:
+        m, s = self._acc.mean, self._acc.sd
+        return pd.DataFrame({"customer_id": self.inputs.customer_ids, "mean": m, "sd": s,
+                             "lo": m - 1.959964 * s, "hi": m + 1.959964 * s})
+
+    def summary(self, var_names=("average_effect", "taubar", "sigma_u", "sigma",
+                                 "gammaI_prop_treated")) -> pd.DataFrame:
+        """Headline parameters: mean, sd, 95% interval, R-hat, bulk and tail ESS (ArviZ)."""
+        import arviz as az
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            s = az.summary(self.posterior, var_names=list(var_names), hdi_prob=0.95,
+                           kind="all", stat_focus="mean")
+        post = self.posterior.posterior
+        lo = [float(post[v].quantile(0.025)) for v in var_names]
+        hi = [float(post[v].quantile(0.975)) for v in var_names]
+        return pd.DataFrame({"mean": s["mean"].to_numpy(), "sd": s["sd"].to_numpy(),
+                             "lo": lo, "hi": hi, "r_hat": s["r_hat"].to_numpy(),
+                             "ess_bulk": s["ess_bulk"].to_numpy(),
+                             "ess_tail": s["ess_tail"].to_numpy()}, index=list(var_names))
+
+    def diagnostics(self) -> dict:
+        """Worst R-hat and smallest bulk ESS over the low-dimensional parameters."""
+        import arviz as az
+
+        names = ["average_effect", "taubar", "sigma", "sigma_u", "tau_c", "tau_t"]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rhat = az.rhat(self.posterior, var_names=names)
+            ess = az.ess(self.posterior, var_names=names)
+        rmax = max(float(np.nanmax(rhat[v].values)) for v in names)
+        emin = min(float(np.nanmin(ess[v].values)) for v in names)
+        return {"rhat_max": rmax, "ess_bulk_min": emin}
+
+    def results(self) -> dict:
+        """The ``results.json`` content (keys of DESIGN.md section 4)."""
+        post = self.posterior.posterior
+        inp = self.inputs
+        d = self.data
+        diag = self.diagnostics() if self.model.n_chains > 1 or self.model.n_draws >= 4 else {}
+        cust = self.customers
+        camp = {str(c): posterior_summary(post["campaign_effect"].sel(campaign=str(c)))
+                for c in post["campaign"].values}
+        weeks = {str(w): posterior_summary(post["week_effect"].sel(week=w))
+                 for w in post["week"].values}
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "effects": {
+                "unit": "outcome units (treated minus control)",
+                "average_effect": posterior_summary(post["average_effect"]),
+                "taubar": posterior_summary(post["taubar"]),
+                "sigma_u": posterior_summary(post["sigma_u"]),
+                "sigma": posterior_summary(post["sigma"]),
+                "campaigns": camp,
+                "weeks": weeks,
+                "customers_above_zero": float((cust["lo"] > 0).mean()),
+                "customers_below_zero": float((cust["hi"] < 0).mean()),
+            },
+            "sampler": {
+                "chains": self.model.n_chains, "draws": self.model.n_draws,
+                "warmup": self.model.n_warmup, "thin": self.model.thin,
+                "seconds": self.run.seconds, "sweeps_per_second": self.run.sweeps_per_second,
+                "backend": self.run.backend, "rhat_max": diag.get("rhat_max"),
+                "ess_bulk_min": diag.get("ess_bulk_min"),
+                "expansion": bool(self.spec.expansion), "seed": int(self.model.random_state),
+            },
+            "data": {
+                "rows": d.n_rows, "customers": d.n_customers, "campaigns": d.n_campaigns,
+                "weeks": d.n_weeks, "holdout_rows": int(inp.holdout.sum()),
+                "calibration_rows": int((~inp.holdout).sum()),
+                "covariates": list(d.covariates), "activity_col": d.activity_col,
+            },
+            "features": inp.features.to_dict(),
+        }
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write ``results.json``, ``customers.parquet`` and ``posterior.nc`` (atomically)."""
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "results.json", self.results())
+        write_parquet(out / "customers.parquet", self.customers)
+        with atomic_path(out / "posterior.nc", suffix=".nc") as tmp:
+            self.posterior.to_netcdf(str(tmp), engine="h5netcdf")
+        return out
+
+    def __repr__(self) -> str:
+        post = self.posterior.posterior
+        ae = posterior_summary(post["average_effect"])
+        return (f"PooledFit(average_effect={ae['mean']:.3f} [{ae['lo']:.3f}, {ae['hi']:.3f}], "
+                f"chains={self.model.n_chains}, draws={self.model.n_draws}, "
+                f"backend={self.run.backend!r})")
