@@ -92,7 +92,8 @@ def _week_to_int(s: pd.Series, name: str) -> pd.Series:
             return s.astype(np.int64)
         raise ColumnTypeError(
             f"Column {name!r} (week) must hold integer periods or dates; found non-integer "
-            f"values such as {example_ids(s[np.round(v) != v].unique()[:5])}."
+            f"values such as {example_ids(s[np.round(v) != v].unique()[:5])}. Round them to "
+            f"whole periods or pass dates."
         )
     if pd.api.types.is_datetime64_any_dtype(s):
         d = s
