@@ -222,7 +222,8 @@ class PersonalizationPolicy:
 
     def predict(self, covariates) -> np.ndarray:
         """The assigned arm label of every unit."""
-        return np.asarray(self.arms_, dtype=object)[self.predict_codes(covariates)]
+        codes = self.predict_codes(covariates)
+        return np.asarray(self.arms_, dtype=object)[codes]
 
     def __repr__(self) -> str:
         fitted = f", arms={self.arms_}" if hasattr(self, "arms_") else ""

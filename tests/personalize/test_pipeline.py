@@ -1,0 +1,92 @@
+"""The whole analysis: simulated experiment (truth known), Hillstrom, the report page."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from manylift._core.errors import ColumnError, DataError
+from manylift.data.datasets import load_hillstrom
+from manylift.personalize.analysis import personalize_frame, resolve_control
+from manylift.report.personalize import personalize_page
+from manylift.simulate.multiarm import simulate_multiarm
+
+FAST = dict(n_bootstrap=30, n_sims=300, n_individuals=200, grid_size=3, n_estimators=50,
+            forest_trees=40)
+HILLSTROM_COVARIATES = ["recency", "history", "mens", "womens", "newbie", "zip_code", "channel"]
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    exp = simulate_multiarm(n=6000, n_arms=3, sigma=1.0, rho=0.2, s=0.3, sigma_eps=1.0, random_state=0)
+    res = personalize_frame(exp.data, "arm", "outcome", methods=("ols", "t_learner"), truth=exp.truth,
+                            **FAST)
+    return exp, res
+
+
+def test_results_json_has_the_design_keys(simulated):
+    exp, res = simulated
+    out = res.to_results()
+    assert out["schema_version"] == 1
+    for k in ("sigma", "rho", "s", "sigma_eps"):
+        assert set(out["parameters"][k]) == {"estimate", "lo", "hi"}
+    assert set(out["arm_means"]) == {"control", "arm_1", "arm_2"}
+    assert out["best_uniform_arm"] == exp.truth["best_arm"] == "arm_2"
+    assert set(out["predicted_gain"]) >= {"estimate", "lo", "hi"}
+    for m in ("ols", "t_learner"):
+        assert set(out["methods"][m]) == {"value", "se", "gain", "gain_se"}
+    assert out["truth"]["sigma"] == 1.0
+    pg = res.predicted_gain
+    assert pg.lo <= pg.estimate <= pg.hi
+    # Algorithm 2 can only lose to the oracle; the oracle matches the simulator's in-sample truth
+    assert res.predicted.gain < res.predicted.oracle_gain
+    assert res.predicted.oracle_gain == pytest.approx(exp.truth["oracle_gain"], rel=0.25)
+    table = res.to_frame()
+    assert table["method"].iloc[-1] == "model_prediction"
+
+
+def test_report_page_renders_and_escapes(simulated):
+    _, res = simulated
+    html = personalize_page(res, title="Gain <script>x</script>").render()
+    assert "<script>x" not in html and "&lt;script&gt;" in html
+    assert html.count("<svg") >= 5
+    assert "Simulated data: the true parameters" in html
+
+
+def test_control_resolution_follows_the_design():
+    assert resolve_control(["No E-Mail", "Mens E-Mail", "Womens E-Mail"]) == "No E-Mail"
+    assert resolve_control([1, 0, 2]) == 0
+    assert resolve_control(["a", "control", "b"]) == "control"
+    with pytest.raises(DataError, match="Cannot tell which treatment value is the control"):
+        resolve_control(["a", "b", "c"])
+    with pytest.raises(DataError, match="candidates"):
+        resolve_control(["no mail", "control"])
+    assert resolve_control(["a", "b"], control="b") == "b"
+
+
+def test_frame_errors_name_the_column():
+    d = simulate_multiarm(n=500, random_state=0).data
+    with pytest.raises(ColumnError, match="treatment column 'segment' is not in the data"):
+        personalize_frame(d, "segment", "outcome")
+    with pytest.raises(ColumnError, match="Covariate column"):
+        personalize_frame(d, "arm", "outcome", covariates=["x1", "age"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("outcome", ["visit", "spend"])
+def test_hillstrom_full_pipeline(outcome):
+    df = load_hillstrom()
+    res = personalize_frame(df, "segment", outcome, covariates=HILLSTROM_COVARIATES, **FAST)
+    means = df.groupby("segment")[outcome].mean()
+    control_mean = means["No E-Mail"]
+    best_difference = (means - control_mean).idxmax()  # the arm with the best difference in means
+    assert res.best_uniform_arm == best_difference == "Mens E-Mail"
+    assert res.control == "No E-Mail"
+    out = res.to_results()
+    assert set(out["methods"]) == {"ols", "s_learner", "t_learner", "causal_forest", "policy_tree"}
+    for r in out["methods"].values():
+        assert np.isfinite(r["gain"]) and r["gain_se"] > 0 and r["se"] > 0
+    for k in ("sigma", "rho", "s", "sigma_eps"):
+        p = out["parameters"][k]
+        assert p["lo"] <= p["estimate"] <= p["hi"]
+    assert out["arm_means"]["Mens E-Mail"] == pytest.approx(means["Mens E-Mail"])
+    assert isinstance(res.comparison.assignment_shares, pd.DataFrame)
