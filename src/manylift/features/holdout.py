@@ -25,7 +25,7 @@ def holdout_split(customer_codes: np.ndarray, min_rows: int = 6, random_state=0)
 
     Examples
     --------
-    >>> holdout_split(np.array([0] * 6 + [1] * 2), random_state=0).sum()
+    >>> int(holdout_split(np.array([0] * 6 + [1] * 2), random_state=0).sum())
     1
     """
     import pandas as pd
