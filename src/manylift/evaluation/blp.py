@@ -93,6 +93,13 @@ class BLPResult:
     def ate_ci(self, level: float = 0.95) -> tuple[float, float]:
         return normal_interval(self.ate, self.ate_std_err, level)
 
+    def to_dict(self) -> dict:
+        """Plain numbers for results.json: ``{"slope": {estimate, se, lo, hi, z, p_value},
+        "ate": {...}, "n", "n_groups"}``."""
+        frame = self.to_frame().rename(columns={"std_err": "se"})
+        out = {term: {k: float(v) for k, v in row.items()} for term, row in frame.iterrows()}
+        return {"slope": out["slope"], "ate": out["ate"], "n": self.n, "n_groups": self.n_groups}
+
     def to_frame(self):
         """Two rows (``ate``, ``slope``): estimate, std_err, lo, hi (95%), z, p_value."""
         import pandas as pd

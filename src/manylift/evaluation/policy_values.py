@@ -94,6 +94,26 @@ class PolicyValueResult:
             raise ModelError("No 'versus' policy was given, so there is no difference to bound.")
         return normal_interval(self.difference, self.difference_std_err, level)
 
+    def to_dict(self) -> dict:
+        """Plain numbers for results.json: ``{value, se, lo, hi, method, share_treated, n}``
+        plus ``difference, difference_se`` (and ``arm_shares``) when present."""
+        lo, hi = self.ci()
+        out = {
+            "value": self.estimate,
+            "se": self.std_err,
+            "lo": lo,
+            "hi": hi,
+            "method": self.method,
+            "share_treated": self.share_treated,
+            "n": self.n,
+        }
+        if self.difference is not None:
+            out["difference"] = self.difference
+            out["difference_se"] = self.difference_std_err
+        if self.arm_shares is not None:
+            out["arm_shares"] = list(self.arm_shares)
+        return out
+
     def to_frame(self):
         """One-row DataFrame: estimate, std_err, lo, hi (95%), method, share_treated, n
         (and difference, difference_std_err when a ``versus`` policy was given)."""
@@ -424,9 +444,9 @@ def _result(
         )
         for b, count in enumerate(counts):
             total = count.sum()
-            reps[b] = count @ contributions / total
+            reps[b] = np.sum(count * contributions) / total
             if diff is not None:
-                diff_reps[b] = count @ diff / total
+                diff_reps[b] = np.sum(count * diff) / total
         std_err = float(np.std(reps, ddof=1))
         diff_se = float(np.std(diff_reps, ddof=1)) if diff is not None else None
     else:

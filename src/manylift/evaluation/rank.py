@@ -111,6 +111,19 @@ class RankResult:
         """Normal-approximation confidence interval of the RATE."""
         return normal_interval(self.estimate, self.std_err, level)
 
+    def to_dict(self) -> dict:
+        """Plain-number summary for results.json: ``{estimate, se, lo, hi, z, n, kind}``."""
+        lo, hi = self.ci()
+        return {
+            "estimate": self.estimate,
+            "se": self.std_err,
+            "lo": lo,
+            "hi": hi,
+            "z": self.z,
+            "n": self.n,
+            "kind": self.kind,
+        }
+
     def to_frame(self):
         """One-row DataFrame: kind, estimate, std_err, lo, hi (95%), z, p_value, n."""
         import pandas as pd
@@ -190,7 +203,7 @@ def toc_curve(scores, priority, q=None) -> tuple[np.ndarray, np.ndarray]:
     p = check_priorities(priority, s.size, "priority")
     if p.shape[0] != 1:
         raise DataError(f"'priority' must be one vector of length {s.size}; got shape {p.shape}.")
-    order = np.argsort(-p[0], kind="stable")
+    order = np.argsort(-p[0])
     cum, avg = _tie_cumsum(s[order][None, :], p[0][order][None, :])
     if q is None:
         k = np.arange(1, s.size + 1)
@@ -270,7 +283,7 @@ def rank_metric(
     grid = _DEFAULT_Q if q is None else check_q_grid(q, "rank_metric")
     codes, n_clusters = cluster_codes(clusters, n)
 
-    order = np.argsort(-p[0], kind="stable")
+    order = np.argsort(-p[0])
     s_sorted, p_sorted = s[order], p[0][order]
     estimate, toc = _rate_and_toc(s_sorted, p_sorted, kind, grid)
 
@@ -337,7 +350,9 @@ def rank_metric_many(scores, priorities, kind: str = "autoc") -> np.ndarray:
     step = max(1, _CHUNK_ELEMENTS // s.size)
     for start in range(0, p.shape[0], step):
         block = p[start : start + step]
-        order = np.argsort(-block, axis=1, kind="stable")
+        # Any sort will do: tied units are averaged, so their order does not matter, and
+        # each row is sorted exactly as rank_metric sorts it alone.
+        order = np.argsort(-block, axis=1)
         cum, _ = _tie_cumsum(s[order], np.take_along_axis(block, order, axis=1))
         out[start : start + step] = _rate_from_cumsum(cum, kind)
     return out

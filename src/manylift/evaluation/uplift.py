@@ -97,6 +97,19 @@ class AUUCResult:
     def ci(self, level: float = 0.95) -> tuple[float, float]:
         return normal_interval(self.estimate, self.std_err, level)
 
+    def to_dict(self) -> dict:
+        """Plain numbers for results.json: ``{estimate, se, lo, hi, z, n, kind}``."""
+        lo, hi = self.ci()
+        return {
+            "estimate": self.estimate,
+            "se": self.std_err,
+            "lo": lo,
+            "hi": hi,
+            "z": self.z,
+            "n": self.n,
+            "kind": self.kind,
+        }
+
     def to_frame(self):
         """One-row DataFrame: kind, estimate, std_err, lo, hi (95%), z, p_value, n."""
         import pandas as pd
@@ -168,7 +181,21 @@ class UpliftAtKResult:
     def ci(self, level: float = 0.95) -> tuple[float, float]:
         return normal_interval(self.estimate, self.std_err, level)
 
+    def to_dict(self) -> dict:
+        """Plain numbers for results.json: ``{estimate, se, lo, hi, k, n_treated, n_control}``."""
+        lo, hi = self.ci()
+        return {
+            "estimate": self.estimate,
+            "se": self.std_err,
+            "lo": lo,
+            "hi": hi,
+            "k": self.k,
+            "n_treated": self.n_treated,
+            "n_control": self.n_control,
+        }
+
     def to_frame(self):
+        """One-row DataFrame: k, strategy, estimate, std_err, lo, hi (95%) and the counts."""
         import pandas as pd
 
         lo, hi = self.ci()
