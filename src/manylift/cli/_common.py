@@ -23,5 +23,5 @@ def add_pooled_column_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--propensity-col", default=None,
                    help="known assignment probability column (default: share treated in the intervention)")
     g.add_argument("--covariates", default=None,
-                   help="comma-separated covariate columns (default: usage_* columns if present)")
+                   help="comma-separated covariate columns (default: every other numeric column)")
     g.add_argument("--activity-col", default=None, help="activity column for activity-level bins")
