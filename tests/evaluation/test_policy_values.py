@@ -74,6 +74,13 @@ def test_closed_form_and_stochastic_policy():
     assert v_mix == pytest.approx(0.3 * v_all + 0.7 * v_none)
 
 
+def test_company_policy_as_randomized_is_the_mean_outcome(simulate):
+    sim = simulate(2000, seed=8)
+    r = policy_value(sim.y, sim.w, sim.e, assignment=sim.e, n_bootstrap=0)
+    assert r.estimate == pytest.approx(sim.y.mean(), rel=1e-12)
+    assert r.share_treated == pytest.approx(sim.e.mean())
+
+
 def test_many_equals_one_at_a_time_exactly(simulate, monkeypatch):
     sim = simulate(700, seed=4)
     assignments = np.vstack(

@@ -200,6 +200,30 @@ def test_cluster_bootstrap_accounts_for_repeated_units():
     assert 1.2 < clustered.std_err / naive.std_err < 1.7
 
 
+def test_versus_priority_gives_paired_difference(simulate):
+    sim = simulate(3000, seed=14)
+    scores = ipw_scores(sim.y, sim.w, sim.e)
+    noisy = sim.tau + np.random.default_rng(15).normal(scale=0.3, size=sim.y.size)
+    alone = rank_metric(scores, sim.tau, random_state=0)
+    paired = rank_metric(scores, sim.tau, random_state=0, versus=noisy)
+    other = rank_metric(scores, noisy, random_state=0)
+    # Adding 'versus' changes neither the estimate nor its bootstrap replicates.
+    assert paired.estimate == alone.estimate and paired.std_err == alone.std_err
+    assert paired.difference == pytest.approx(alone.estimate - other.estimate, abs=1e-12)
+    # Two similar rankings: the paired SE is far below the unpaired one.
+    assert paired.difference_std_err < 0.5 * np.hypot(alone.std_err, other.std_err)
+    assert paired.to_dict()["difference"] == paired.difference
+    # Two random priorities on a null simulation: difference within 3 SE of 0.
+    null = simulate(3000, seed=16, effect="null")
+    rng = np.random.default_rng(17)
+    r = rank_metric(
+        ipw_scores(null.y, null.w, null.e), rng.normal(size=3000), versus=rng.normal(size=3000)
+    )
+    assert abs(r.difference) < 3 * r.difference_std_err
+    lo, hi = r.difference_ci()
+    assert lo < r.difference < hi
+
+
 def test_deterministic_given_random_state():
     rng = np.random.default_rng(8)
     scores, priority = rng.normal(size=300), rng.normal(size=300)

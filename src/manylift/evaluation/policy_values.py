@@ -14,6 +14,10 @@ With several arms (integer codes 0..K-1) the same holds with one term per arm:
 V = mean_i sum_k pi_ik Gamma_ik, Gamma_ik = 1{A_i = k} y_i / e_ik (IPW) or
 mu_ik + 1{A_i = k}(y_i - mu_ik) / e_ik (AIPW).
 
+The company's policy "as randomized" is the stochastic policy ``assignment =
+propensity`` (its IPW value is exactly the mean outcome); never pass the
+realised treatment as a 0/1 policy, since a policy must not depend on it.
+
 Standard errors come from the bootstrap (fixed ``random_state``); with
 ``n_bootstrap=0`` the analytic sd / sqrt(n) is reported instead.
 """
@@ -172,6 +176,7 @@ def policy_value(
         P(treatment = 1) in the data, strictly inside (0, 1).
     assignment : array-like of shape (n,)
         The policy: bool or 0/1 (treat = 1), or a treatment probability in [0, 1].
+        The company's randomized policy is ``assignment=propensity``.
     mu0, mu1 : array-like of shape (n,), optional
         Outcome-model predictions under control and treatment; needed for
         ``method="aipw"``.

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from manylift._core.checks import check_in
-from manylift._core.errors import DataError
+from manylift._core.errors import DataError, ModelError
 from manylift._core.rng import as_generator
 from manylift.evaluation._bootstrap import BOOTSTRAP_KINDS, bootstrap_counts, cluster_codes
 from manylift.evaluation._checks import (
@@ -80,6 +80,9 @@ class RankResult:
         Bootstrap replicates behind the standard errors.
     bootstrap : {"half", "ordinary"}
         Bootstrap scheme.
+    difference, difference_std_err : float or None
+        With a ``versus`` priority: this RATE minus the other's, and its paired
+        bootstrap standard error.
     """
 
     kind: str
@@ -91,6 +94,8 @@ class RankResult:
     n: int
     n_bootstrap: int
     bootstrap: str = "half"
+    difference: float | None = None
+    difference_std_err: float | None = None
 
     @property
     def curve(self) -> tuple[np.ndarray, np.ndarray]:
@@ -111,10 +116,16 @@ class RankResult:
         """Normal-approximation confidence interval of the RATE."""
         return normal_interval(self.estimate, self.std_err, level)
 
+    def difference_ci(self, level: float = 0.95) -> tuple[float, float]:
+        if self.difference is None:
+            raise ModelError("No 'versus' priority was given, so there is no difference to bound.")
+        return normal_interval(self.difference, self.difference_std_err, level)
+
     def to_dict(self) -> dict:
-        """Plain-number summary for results.json: ``{estimate, se, lo, hi, z, n, kind}``."""
+        """Plain-number summary for results.json: ``{estimate, se, lo, hi, z, n, kind}``
+        (plus ``difference, difference_se`` with a ``versus`` priority)."""
         lo, hi = self.ci()
-        return {
+        out = {
             "estimate": self.estimate,
             "se": self.std_err,
             "lo": lo,
@@ -123,6 +134,10 @@ class RankResult:
             "n": self.n,
             "kind": self.kind,
         }
+        if self.difference is not None:
+            out["difference"] = self.difference
+            out["difference_se"] = self.difference_std_err
+        return out
 
     def to_frame(self):
         """One-row DataFrame: kind, estimate, std_err, lo, hi (95%), z, p_value, n."""
@@ -161,10 +176,13 @@ class RankResult:
 
     def __repr__(self) -> str:
         lo, hi = self.ci()
+        diff = ""
+        if self.difference is not None:
+            diff = f", difference={fmt(self.difference)} (se {fmt(self.difference_std_err)})"
         return (
             f"RankResult(kind={self.kind!r}, estimate={fmt(self.estimate)}, "
             f"std_err={fmt(self.std_err)}, 95% CI=[{fmt(lo)}, {fmt(hi)}], z={fmt(self.z, 3)}, "
-            f"n={self.n}, n_bootstrap={self.n_bootstrap})"
+            f"n={self.n}, n_bootstrap={self.n_bootstrap}{diff})"
         )
 
 
@@ -222,6 +240,7 @@ def rank_metric(
     q=None,
     bootstrap: str = "half",
     clusters=None,
+    versus=None,
 ) -> RankResult:
     """Rank-weighted average treatment effect (AUTOC or Qini) with a bootstrap SE.
 
@@ -247,6 +266,11 @@ def rank_metric(
     clusters : array-like of shape (n,), optional
         Cluster labels (e.g. customers seen in several rows); the bootstrap then
         resamples whole clusters.
+    versus : array-like of shape (n,), optional
+        A second priority (e.g. a simple baseline score). The result then also
+        holds the difference of the two RATEs with a paired bootstrap standard
+        error (both computed on the same replicates), as grf does for two
+        priorities.
 
     Returns
     -------
@@ -282,28 +306,44 @@ def rank_metric(
     check_in("bootstrap", bootstrap, BOOTSTRAP_KINDS, "rank_metric")
     grid = _DEFAULT_Q if q is None else check_q_grid(q, "rank_metric")
     codes, n_clusters = cluster_codes(clusters, n)
+    priorities = [p[0]]
+    if versus is not None:
+        other = check_priorities(versus, n, "versus")
+        if other.shape[0] != 1:
+            raise DataError(f"'versus' must be one vector of length {n}; got shape {other.shape}.")
+        priorities.append(other[0])
 
-    order = np.argsort(-p[0])
-    s_sorted, p_sorted = s[order], p[0][order]
-    estimate, toc = _rate_and_toc(s_sorted, p_sorted, kind, grid)
+    # Sort once per priority; a bootstrap replicate keeps that order, so it needs no sort.
+    sorted_data = []
+    for prio in priorities:
+        order = np.argsort(-prio)
+        sorted_data.append((order, s[order], prio[order]))
+    fits = [_rate_and_toc(s_sorted, p_sorted, kind, grid) for _, s_sorted, p_sorted in sorted_data]
+    estimate, toc = fits[0]
 
     std_err = float("nan")
     toc_se = np.full(grid.size, np.nan)
+    difference = None if versus is None else float(fits[0][0] - fits[1][0])
+    difference_se = None if versus is None else float("nan")
     if n_bootstrap:
         rng = as_generator(random_state)
-        sorted_codes = None if codes is None else codes[order]
-        reps = np.empty(n_bootstrap)
+        reps = np.empty((n_bootstrap, len(priorities)))
         toc_reps = np.empty((n_bootstrap, grid.size))
         positions = np.arange(n)
         counts = bootstrap_counts(
-            n, n_bootstrap, rng, kind=bootstrap, clusters=sorted_codes, n_clusters=n_clusters
+            n, n_bootstrap, rng, kind=bootstrap, clusters=codes, n_clusters=n_clusters
         )
-        for b, count in enumerate(counts):
-            # Positions stay sorted by priority, so no replicate needs a new sort.
-            idx = np.repeat(positions, count)
-            reps[b], toc_reps[b] = _rate_and_toc(s_sorted[idx], p_sorted[idx], kind, grid)
-        std_err = float(np.std(reps, ddof=1))
+        for b, count in enumerate(counts):  # count: times each row enters the replicate
+            for j, (order, s_sorted, p_sorted) in enumerate(sorted_data):
+                idx = np.repeat(positions, count[order])  # still sorted by priority
+                rate, toc_b = _rate_and_toc(s_sorted[idx], p_sorted[idx], kind, grid)
+                reps[b, j] = rate
+                if j == 0:
+                    toc_reps[b] = toc_b
+        std_err = float(np.std(reps[:, 0], ddof=1))
         toc_se = np.std(toc_reps, axis=0, ddof=1)
+        if versus is not None:
+            difference_se = float(np.std(reps[:, 0] - reps[:, 1], ddof=1))
 
     return RankResult(
         kind=kind,
@@ -315,6 +355,8 @@ def rank_metric(
         n=n,
         n_bootstrap=n_bootstrap,
         bootstrap=bootstrap,
+        difference=difference,
+        difference_std_err=difference_se,
     )
 
 
