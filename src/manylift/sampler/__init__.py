@@ -1,1 +1,27 @@
-"""sampler layer of manylift (see DESIGN.md section 3)."""
+"""The Gibbs sampler of the pooled model: arrays in, draws out (never imports data).
+
+- :mod:`~manylift.sampler.design`: the compact design (codes, segment sums, F'F).
+- :mod:`~manylift.sampler.gibbs_numpy`: the readable numpy reference sweep.
+- :mod:`~manylift.sampler.gibbs_jax`: the JAX fast path (CPU and GPU).
+- :mod:`~manylift.sampler.driver`: chains, warm-up, thinning, progress, checkpoints.
+"""
+
+from manylift.sampler.backends import NumpyBackend, get_backend
+from manylift.sampler.design import CategoricalTerm, Design, build_design, effect_coding
+from manylift.sampler.driver import SamplerRun, SamplerSettings, run_sampler
+from manylift.sampler.state import Info, ModelSpec, State
+
+__all__ = [
+    "CategoricalTerm",
+    "Design",
+    "Info",
+    "ModelSpec",
+    "NumpyBackend",
+    "SamplerRun",
+    "SamplerSettings",
+    "State",
+    "build_design",
+    "effect_coding",
+    "get_backend",
+    "run_sampler",
+]

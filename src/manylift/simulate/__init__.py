@@ -1,1 +1,5 @@
-"""simulate layer of manylift (see DESIGN.md section 3)."""
+"""Simulators with known truth: the repeated-experiment program, single experiments, multi-arm."""
+
+from manylift.simulate.program import ProgramSpec, ProgramTruth, simulate_program
+
+__all__ = ["ProgramSpec", "ProgramTruth", "simulate_program"]
