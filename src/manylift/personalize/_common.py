@@ -13,7 +13,7 @@ from manylift._core.rng import as_generator, seed_int
 
 __all__ = [
     "encode_arms", "covariate_matrix", "check_outcome", "holdout_mask", "lgbm_regressor",
-    "Interval", "percentile_interval",
+    "Interval", "basic_interval", "percentile_interval",
 ]
 
 
@@ -133,6 +133,25 @@ class Interval:
 
     def __repr__(self) -> str:
         return f"{self.estimate:.4g} [{self.lo:.4g}, {self.hi:.4g}]"
+
+
+def basic_interval(estimate: float, draws: np.ndarray, lower: float = -np.inf,
+                   upper: float = np.inf) -> Interval:
+    """95% basic (reverse-percentile) bootstrap interval ``[2 t - q97.5, 2 t - q2.5]``.
+
+    It corrects the first-order bias of the bootstrap distribution, which
+    matters for the stratified estimators: resampling duplicates rows, adds
+    noise to the bin means and pulls the replicates of rho (and sigma) away
+    from the estimate.  Clipped to ``[lower, upper]``.
+    """
+    draws = np.asarray(draws, dtype=float)
+    draws = draws[np.isfinite(draws)]
+    if draws.size < 2:
+        return Interval(float(estimate), float("nan"), float("nan"))
+    q_lo, q_hi = np.quantile(draws, [0.025, 0.975])
+    lo = float(np.clip(2 * estimate - q_hi, lower, upper))
+    hi = float(np.clip(2 * estimate - q_lo, lower, upper))
+    return Interval(float(estimate), lo, hi)
 
 
 def percentile_interval(estimate: float, draws: np.ndarray) -> Interval:

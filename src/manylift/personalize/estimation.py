@@ -18,7 +18,9 @@ The procedure of Shchetkina and Berman, section 5.2:
    the pairwise correlations of these assigned outcomes across arms.
 6. ``s``: the standard deviation (ddof=1) of the arm means over all rows.
 
-Intervals: 95% percentile bootstrap, resampling holdout rows (steps 3-5, the
+Intervals: 95% basic bootstrap (2 estimate - replicate quantiles, which
+corrects the bias that resampling duplicates adds to the binned estimators),
+resampling holdout rows (steps 3-5, the
 fitted outcome models held fixed) and all rows within arm (step 6).
 """
 
@@ -34,12 +36,12 @@ from manylift._core.errors import ModelError
 from manylift._core.rng import as_generator
 from manylift.personalize._common import (
     Interval,
+    basic_interval,
     check_outcome,
     covariate_matrix,
     encode_arms,
     holdout_mask,
     lgbm_regressor,
-    percentile_interval,
 )
 from manylift.personalize.montecarlo import GainParameters
 
@@ -96,16 +98,20 @@ class ParameterEstimates:
         return p.replace(**changes) if changes else p
 
     def replicate_parameters(self) -> list[GainParameters]:
-        """One :class:`GainParameters` per bootstrap replicate (for intervals of the gain)."""
+        """One :class:`GainParameters` per bootstrap replicate, reflected about the
+        estimates (``2 theta_hat - theta_b``, the basic bootstrap, consistent with the
+        parameter intervals) and clipped to the valid ranges (for intervals of the gain)."""
         m = self.n_arms
         lower = -1.0 / (m - 1)
+        point = np.array([self.sigma.estimate, self.rho.estimate, self.s.estimate,
+                          self.sigma_eps.estimate])
         out = []
-        for row in self.bootstrap.itertuples(index=False):
-            vals = (row.sigma, row.rho, row.s, row.sigma_eps)
-            if not np.all(np.isfinite(vals)):
+        for row in self.bootstrap[["sigma", "rho", "s", "sigma_eps"]].to_numpy():
+            if not np.all(np.isfinite(row)):
                 continue
-            out.append(GainParameters(sigma=row.sigma, rho=float(np.clip(row.rho, lower, 1.0)),
-                                      s=row.s, sigma_eps=row.sigma_eps, n_arms=m))
+            sigma, rho, s, eps = 2 * point - row
+            out.append(GainParameters(sigma=max(sigma, 0.0), rho=float(np.clip(rho, lower, 1.0)),
+                                      s=max(s, 0.0), sigma_eps=max(eps, 0.0), n_arms=m))
         return out
 
     def to_frame(self) -> pd.DataFrame:
@@ -294,10 +300,10 @@ def estimate_parameters(
     ]
     counts = np.bincount(codes, minlength=m)
     return ParameterEstimates(
-        sigma=percentile_interval(est["sigma"], boot["sigma"]),
-        rho=percentile_interval(est["rho"], boot["rho"]),
-        s=percentile_interval(s_hat, boot["s"]),
-        sigma_eps=percentile_interval(est["sigma_eps"], boot["sigma_eps"]),
+        sigma=basic_interval(est["sigma"], boot["sigma"], lower=0.0),
+        rho=basic_interval(est["rho"], boot["rho"], lower=-1.0 / (m - 1), upper=1.0),
+        s=basic_interval(s_hat, boot["s"], lower=0.0),
+        sigma_eps=basic_interval(est["sigma_eps"], boot["sigma_eps"], lower=0.0),
         arms=labels,
         arm_means={lab: float(v) for lab, v in zip(labels, means)},
         arm_counts={lab: int(c) for lab, c in zip(labels, counts)},
