@@ -1,5 +1,15 @@
 """Simulators with known truth: the repeated-experiment program, single experiments, multi-arm."""
 
+from manylift.simulate.multiarm import MultiArmExperiment, simulate_multiarm
 from manylift.simulate.program import ProgramSpec, ProgramTruth, simulate_program
+from manylift.simulate.single import SingleExperiment, simulate_experiment
 
-__all__ = ["ProgramSpec", "ProgramTruth", "simulate_program"]
+__all__ = [
+    "MultiArmExperiment",
+    "ProgramSpec",
+    "ProgramTruth",
+    "SingleExperiment",
+    "simulate_experiment",
+    "simulate_multiarm",
+    "simulate_program",
+]
