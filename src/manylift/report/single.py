@@ -125,7 +125,12 @@ class ATEDisplay(_Display):
         ax.set_yticks(yy)
         ax.set_yticklabels(t["estimator"])
         spread = t["estimate"].max() - t["estimate"].min()
-        ax.set_title(f"Estimators agree within {fmt_num(spread)} {self.unit}".strip())
+        if spread <= 2 * t["se"].median():
+            title = f"Estimators agree within {fmt_num(spread)} {self.unit}"
+        else:
+            title = (f"Estimators differ by {fmt_num(spread)} {self.unit}: "
+                     f"check positivity and confounding")
+        ax.set_title(title.strip())
         ax.set_xlabel(f"average effect (treated - control){' in ' + self.unit if self.unit else ''}")
         return self._done(fig, ax)
 
