@@ -11,6 +11,7 @@ import pandas as pd
 
 from manylift._core.atomic import atomic_path, write_json
 from manylift.data.io import write_parquet
+from manylift.pooled.isolated import data_overview, pooled_vs_isolated
 from manylift.sampler.design import effect_coding
 
 __all__ = ["PooledFit", "posterior_summary", "SCHEMA_VERSION"]
@@ -213,7 +214,9 @@ class PooledFit:
                 "weeks": d.n_weeks, "holdout_rows": int(inp.holdout.sum()),
                 "calibration_rows": int((~inp.holdout).sum()),
                 "covariates": list(d.covariates), "activity_col": d.activity_col,
+                **data_overview(self),
             },
+            "isolated": pooled_vs_isolated(self),
             "features": inp.features.to_dict(),
         }
 
