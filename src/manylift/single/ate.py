@@ -197,7 +197,7 @@ def estimate_ate(outcome, treatment, covariates, propensity, *, estimators=ATE_E
     >>> x = sim.frame[sim.covariates].to_numpy()
     >>> r = estimate_ate(sim.frame["outcome"], sim.frame["treatment"], x,
     ...                  sim.propensity[:, 1], estimators=["difference_in_means", "ols"])
-    >>> r["ols"]["lo"] < sim.ate[0] < r["ols"]["hi"]
+    >>> bool(r["ols"]["lo"] < sim.ate[0] < r["ols"]["hi"])
     True
     """
     y, w, e = _check_inputs(outcome, treatment, propensity)
