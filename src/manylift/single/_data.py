@@ -98,8 +98,9 @@ def resolve_control(values, control=None):
             f"{example_ids(listed, 10)}. Pass one of them with --control / control=."
         )
     for lab in labels:
-        if isinstance(lab, int | float | np.integer | np.floating) and not isinstance(lab, bool) \
-                and float(lab) == 0:
+        if isinstance(lab, bool | np.bool_) and not lab:
+            return lab  # a True/False treatment column: False is the control
+        if isinstance(lab, int | float | np.integer | np.floating) and float(lab) == 0:
             return lab
     hits = [lab for lab in labels if isinstance(lab, str) and _CONTROL_WORD.search(lab)]
     if len(hits) == 1:
