@@ -18,13 +18,14 @@ parameter recovery is a fair test), with the treatment effect-coded:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from manylift._core.checks import check_positive_int
-from manylift._core.errors import ModelError
+from manylift._core.errors import DataWarning, ModelError
 from manylift._core.rng import as_generator
 from manylift.data.experiment import ExperimentData
 
@@ -342,10 +343,14 @@ def simulate_program(
         "reward": np.array(REWARDS)[reward],
         "cost": costs,
     })
-    data = ExperimentData.from_frame(
-        frame, campaigns, covariates=list(COVARIATES), activity_col=ACTIVITY,
-        drop_incomplete_interventions=True,
-    )
+    with warnings.catch_warnings():
+        # a tiny program can have an intervention whose few rows all landed in one arm; the
+        # simulator drops it on purpose (the truth is re-aligned below), so no user warning
+        warnings.simplefilter("ignore", DataWarning)
+        data = ExperimentData.from_frame(
+            frame, campaigns, covariates=list(COVARIATES), activity_col=ACTIVITY,
+            drop_incomplete_interventions=True,
+        )
     del frame, y  # data.frame holds its own (validated, sorted) copy
     # drop_incomplete may remove a few rows at tiny sizes: align the truth by key.
     rows = pd.DataFrame({
