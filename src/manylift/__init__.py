@@ -28,6 +28,12 @@ _LAZY = {
 
 __all__ = ["__version__", *sorted(_LAZY)]
 
+# Implementations offered to lower layers (see manylift._core.hooks).
+from manylift._core.hooks import register_hook as _register_hook  # noqa: E402
+
+_register_hook("pooled_report", "manylift.report.pooled:pooled_report")
+_register_hook("pooled_extra_results", "manylift.design.pooled_extras:pooled_extra_results")
+
 
 def __getattr__(name: str):
     if name in _LAZY:

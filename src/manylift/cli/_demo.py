@@ -46,6 +46,7 @@ def _run(args) -> int:
           f"{np.corrcoef(cust['mean'], cust['u_I'])[0, 1]:.2f}")
     print(f"\nWritten to {out}/: exposures.parquet, campaigns.csv, truth.json, results.json, "
           f"customers.parquet, posterior.nc")
+    print(f"Report: {out / 'report.html'}")
     return 0
 
 

@@ -43,7 +43,13 @@ def fit_and_save(data, args, out: Path, resume: bool = False):
     out.mkdir(parents=True, exist_ok=True)
     ck = out / "checkpoint.npz"
     fit = model.fit(data, checkpoint=ck, resume=resume)
-    fit.save(out)
+    from manylift.design.pooled_extras import pooled_extra_results
+    from manylift.report.pooled import pooled_report
+
+    fit.save(out, extra=pooled_extra_results(fit, random_state=args.seed))
+    pooled_report(out, out / "report.html")
+    if ck.exists():
+        ck.unlink()  # the run is complete and saved
     return fit
 
 
@@ -60,7 +66,8 @@ def _run(args) -> int:
     print(data)
     fit = fit_and_save(data, args, Path(args.out), resume=args.resume)
     print_summary(fit)
-    print(f"Results written to {args.out}/ (results.json, customers.parquet, posterior.nc)")
+    print(f"Results written to {args.out}/ (results.json, customers.parquet, posterior.nc); "
+          f"report: {Path(args.out) / 'report.html'}")
     return 0
 
 

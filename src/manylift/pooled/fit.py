@@ -220,15 +220,35 @@ class PooledFit:
             "features": inp.features.to_dict(),
         }
 
-    def save(self, directory: str | os.PathLike) -> Path:
-        """Write ``results.json``, ``customers.parquet`` and ``posterior.nc`` (atomically)."""
+    def save(self, directory: str | os.PathLike, extra: dict | None = None) -> Path:
+        """Write ``results.json``, ``customers.parquet`` and ``posterior.nc`` (atomically).
+
+        ``extra`` adds sections to ``results.json`` (e.g. ``decomposition``, ``overlap``,
+        computed by layers below this one).
+        """
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "results.json", self.results())
+        write_json(out / "results.json", {**self.results(), **(extra or {})})
         write_parquet(out / "customers.parquet", self.customers)
         with atomic_path(out / "posterior.nc", suffix=".nc") as tmp:
             self.posterior.to_netcdf(str(tmp), engine="h5netcdf")
         return out
+
+    def report(self, path: str | os.PathLike, directory: str | os.PathLike | None = None) -> str:
+        """Save the run (to ``directory``, default the report's folder) and render its HTML report.
+
+        The report layer sits below this one, so the renderer is looked up in
+        the hook registry that ``import manylift`` fills (dependency injection,
+        as ArviZ injects its backends); the report renders the saved files and
+        never recomputes.
+        """
+        from manylift._core.hooks import get_hook, has_hook
+
+        path = Path(path)
+        run_dir = Path(directory) if directory is not None else path.parent
+        extra = get_hook("pooled_extra_results")(self) if has_hook("pooled_extra_results") else {}
+        self.save(run_dir, extra=extra)
+        return get_hook("pooled_report")(run_dir, path)
 
     def __repr__(self) -> str:
         post = self.posterior.posterior
