@@ -150,7 +150,7 @@ def _summary_bullets(r: dict) -> list[str]:
         if pb is not None:
             txt += f"; probability that it beats the company policy: {_pct(pb)}"
         out.append(txt + ".")
-    fat = r.get("decomposition", {}).get("fatigue_stock")
+    fat = (r.get("decomposition", {}).get("fatigue") or {}).get("by_stock_quintile")
     if fat:
         keys = list(fat)
         first, last = fat[keys[0]], fat[keys[-1]]
@@ -248,15 +248,15 @@ def _campaign_section(page: Page, r: dict) -> None:
 def _timing_section(page: Page, r: dict) -> None:
     page.section(SECTION_TITLES[2], "Effects by campaign design attribute and by week.")
     dec = r.get("decomposition", {})
-    attr = dec.get("attribute_effects") or r.get("effects", {}).get("attribute_effects")
+    attr = (dec.get("campaign_attributes") or {}).get("coefficients")
     if attr:
-        rows = [(f"{a}={lv}", v) for a, levels in attr.items() for lv, v in levels.items()
-                if isinstance(v, dict) and "mean" in v]
+        rows = [(k, v) for k, v in attr.items()
+                if k != "intercept" and isinstance(v, dict) and "mean" in v]
         if rows:
             fig = _interval_plot([k for k, _ in rows], [v["mean"] for _, v in rows],
                                  [v["lo"] for _, v in rows], [v["hi"] for _, v in rows],
                                  "Campaign effects by design attribute",
-                                 "effect relative to the average campaign (outcome units)")
+                                 "difference from the reference level (outcome units)")
             page.figure(fig, "Regression of campaign effects on attributes, per posterior draw: "
                              "means and 95% intervals.")
     else:
@@ -287,12 +287,15 @@ def _fatigue_section(page: Page, r: dict) -> None:
                  "(treatment stock and weeks since the last treatment).")
     dec = r.get("decomposition", {})
     shown = False
+    fatigue = dec.get("fatigue") or {}
+    sources = {"activity": dec.get("activity"), "stock": fatigue.get("by_stock_quintile"),
+               "recency": fatigue.get("by_recency")}
     for key, label, xlabel in (("activity", "Effect by activity level", "activity bin (low to high)"),
-                               ("fatigue_stock", "Fatigue: effect by treatment stock quintile",
+                               ("stock", "Fatigue: effect by treatment stock quintile",
                                 "treatment stock quintile (low to high)"),
-                               ("fatigue_recency", "Recovery: effect by weeks since last treatment",
+                               ("recency", "Recovery: effect by weeks since last treatment",
                                 "weeks since last treatment")):
-        d = dec.get(key) or r.get("effects", {}).get(key)
+        d = sources[key]
         if d:
             labels = list(d)
             fig = _bar_plot(labels, [d[k]["mean"] for k in labels], [d[k]["lo"] for k in labels],
@@ -399,7 +402,7 @@ def _decomposition_section(page: Page, r: dict) -> None:
                                ("shapley_autoc", "Shapley share of AUTOC", "share of v(all) - v(none)")):
         d = dec.get(key)
         if d:
-            labels = [k for k in d if isinstance(d[k], dict)]
+            labels = [k for k in d if isinstance(d[k], dict) and "mean" in d[k]]
             fig = _bar_plot(labels, [d[k]["mean"] for k in labels], [d[k]["lo"] for k in labels],
                             [d[k]["hi"] for k in labels], title, ylabel)
             page.figure(fig, f"{title}: posterior means and 95% intervals.")
