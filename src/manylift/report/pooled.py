@@ -86,7 +86,7 @@ def _interval_plot(labels, mean, lo, hi, title, xlabel, color=BLUE, zero=True, h
     fig, ax = _fig(6.4, height or max(2.5, 0.22 * n + 1.2))
     yy = np.arange(n)
     mean, lo, hi = (np.asarray(v, float) for v in (mean, lo, hi))
-    ax.errorbar(mean, yy, xerr=[mean - lo, hi - mean], fmt="o", color=color, ms=3.5, lw=1.2)
+    ax.errorbar(mean, yy, xerr=[np.clip(mean - lo, 0, None), np.clip(hi - mean, 0, None)], fmt="o", color=color, ms=3.5, lw=1.2)
     if zero:
         ax.axvline(0, color=GREY, lw=0.8, ls="--")
     ax.set_yticks(yy)
@@ -104,7 +104,7 @@ def _bar_plot(labels, mean, lo, hi, title, ylabel):
     lo = np.asarray(lo if lo is not None else mean, float)
     hi = np.asarray(hi if hi is not None else mean, float)
     ax.bar(x, mean, color=BLUE, alpha=0.85)
-    ax.errorbar(x, mean, yerr=[mean - lo, hi - mean], fmt="none", color="black", lw=1)
+    ax.errorbar(x, mean, yerr=[np.clip(mean - lo, 0, None), np.clip(hi - mean, 0, None)], fmt="none", color="black", lw=1)
     ax.set_xticks(x)
     ax.set_xticklabels([_plain(v) for v in labels])
     ax.set_ylabel(ylabel)
@@ -139,16 +139,16 @@ def _summary_bullets(r: dict) -> list[str]:
     pol = r.get("policy", {})
     if pol.get("model") and pol.get("company"):
         m, c = pol["model"], pol["company"]
-        gain = pol.get("gain_over_company")
+        gain = m.get("gain_over_company_pct")
         share = m.get("share_targeted")
         txt = f"Targeting by the model's predicted effect is worth {fmt_num(_s(m.get('value')))} per customer against {fmt_num(_s(c.get('value')))} for the company's randomized policy"
         if share:
             txt += f", treating {_pct(_s(share))} of customers"
         if gain:
             txt += f" (gain {fmt_interval(gain['mean'], gain['lo'], gain['hi'], '%')})"
-        pb = pol.get("p_model_beats_company")
+        pb = m.get("p_beats_company")
         if pb is not None:
-            txt += f"; probability that it beats the company policy: {_pct(pb)}"
+            txt += f"; probability that it beats the company policy: {_pct(_s(pb) if isinstance(pb, dict) else pb)}"
         out.append(txt + ".")
     fat = (r.get("decomposition", {}).get("fatigue") or {}).get("by_stock_quintile")
     if fat:
@@ -375,20 +375,26 @@ def _policy_section(page: Page, r: dict) -> None:
                              "outcome per customer (outcome units)", zero=False)
         page.figure(fig, "IPW value on the holdout: posterior means and 95% intervals.")
         page.table(df, "Policy values (outcome units per customer) and share treated.")
-    for key, label in (("by_attribute", "by campaign attribute"),
-                       ("by_propensity", "by propensity tercile")):
-        tab = pol.get(key)
-        if tab:
-            flat = []
-            for grp, sub in tab.items():
-                if isinstance(sub, dict):
-                    for lv, vals in sub.items():
-                        if isinstance(vals, dict):
-                            flat.append({"group": f"{grp}={lv}" if key == "by_attribute" else str(grp),
-                                         **{k: (v.get("mean") if isinstance(v, dict) else v)
-                                            for k, v in vals.items()}})
-            if flat:
-                page.table(pd.DataFrame(flat), f"Policy comparison {label}.")
+    def group_row(name, g):
+        m = g.get("model", {})
+        return {"group": name, "rows": g.get("rows"),
+                "company": _s(g.get("company", {}).get("value")),
+                "random": _s(g.get("random", {}).get("value")),
+                "model": _s(m.get("value")), "model share targeted": _s(m.get("share_targeted")),
+                "gain over company (%)": _s(m.get("gain_over_company_pct")),
+                "P(model beats company)": m.get("p_beats_company")}
+
+    by_attr = pol.get("by_attribute") or {}
+    flat = [group_row(f"{a}={lv}", g) for a, levels in by_attr.items() for lv, g in levels.items()
+            if isinstance(g, dict)]
+    if flat:
+        page.table(pd.DataFrame(flat), "Policy value per customer (outcome units) by campaign "
+                                       "attribute: posterior means.")
+    by_prop = pol.get("by_propensity_tercile") or {}
+    flat = [group_row(f"propensity {k}", g) for k, g in by_prop.items() if isinstance(g, dict)]
+    if flat:
+        page.table(pd.DataFrame(flat), "Policy value per customer (outcome units) by tercile of "
+                                       "the intervention's treated share (T1 lowest).")
 
 
 def _decomposition_section(page: Page, r: dict) -> None:
