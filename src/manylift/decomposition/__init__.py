@@ -1,1 +1,41 @@
-"""decomposition layer of manylift (see DESIGN.md section 3)."""
+"""Decomposition layer of manylift: where the heterogeneity of a pooled fit comes from.
+
+Gelman finite-population variance shares, Shapley / XPER values of the effect
+components for targeting payoffs, campaign-attribute regressions, week trend,
+fatigue curves and effects by activity level, all per posterior draw
+(DESIGN.md section 5; ``docs/results.md``).
+"""
+
+from manylift.decomposition.decompose import Decomposition, decompose, results_section
+from manylift.decomposition.effects import (
+    AttributeRegression,
+    EffectCurve,
+    activity_effects,
+    attribute_regression,
+    fatigue_curves,
+    week_trend,
+)
+from manylift.decomposition.shapley import ShapleyResult, shapley_decomposition, shapley_values
+from manylift.decomposition.shares import (
+    VarianceShares,
+    variance_shares,
+    variance_shares_from_arrays,
+)
+
+__all__ = [
+    "AttributeRegression",
+    "Decomposition",
+    "EffectCurve",
+    "ShapleyResult",
+    "VarianceShares",
+    "activity_effects",
+    "attribute_regression",
+    "decompose",
+    "fatigue_curves",
+    "results_section",
+    "shapley_decomposition",
+    "shapley_values",
+    "variance_shares",
+    "variance_shares_from_arrays",
+    "week_trend",
+]

@@ -218,7 +218,29 @@ class PooledFit:
             },
             "isolated": pooled_vs_isolated(self),
             "features": inp.features.to_dict(),
+            **self._holdout_results(),
         }
+
+    # -- holdout evaluation and effects (pooled/holdout.py) ----------------
+    def evaluate(self, cost="auto"):
+        """Posterior holdout validation (AUTOC, BLP slope) and policy evaluation.
+
+        See :func:`manylift.pooled.holdout.evaluate`; ``cost`` as there.
+        """
+        from manylift.pooled.holdout import evaluate
+
+        return evaluate(self, cost=cost)
+
+    def effects(self):
+        """Campaign-average effects, sorted, against isolated per-campaign regressions."""
+        from manylift.pooled.holdout import campaign_effects
+
+        return campaign_effects(self)
+
+    def _holdout_results(self) -> dict:
+        if not np.asarray(self.inputs.holdout).any():
+            return {"validation": None, "policy": None}
+        return self.evaluate().to_dict()
 
     def save(self, directory: str | os.PathLike, extra: dict | None = None) -> Path:
         """Write ``results.json``, ``customers.parquet`` and ``posterior.nc`` (atomically).
