@@ -91,3 +91,15 @@ def test_report_opens_in_a_headless_browser(run_dir, tmp_path):
     img = mpimg.imread(shot)
     assert img.shape[0] > 100 and img[..., :3].std() > 0.05  # not a blank page
     assert np.mean(img[..., :3] < 0.5) > 0.005  # some dark text and lines were drawn
+
+
+def test_pooledfit_report_saves_and_renders(tmp_path):
+    data, _ = simulate_program(200, 4, 10, random_state=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = PooledModel(n_chains=1, n_warmup=10, n_draws=10, backend="numpy",
+                          progress=False).fit(data)
+        path = fit.report(tmp_path / "r.html")
+    html = open(path).read()
+    assert (tmp_path / "results.json").exists() and (tmp_path / "posterior.nc").exists()
+    assert "Campaign effects" in html and "Where heterogeneity comes from" in html
