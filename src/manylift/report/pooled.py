@@ -384,6 +384,28 @@ def _policy_section(page: Page, r: dict) -> None:
                 "gain over company (%)": _s(m.get("gain_over_company_pct")),
                 "P(model beats company)": m.get("p_beats_company")}
 
+    gains = []
+    model = pol.get("model", {})
+    if isinstance(model.get("gain_over_company_pct"), dict):
+        gains.append(("all interventions", model["gain_over_company_pct"]))
+    for a, levels in (pol.get("by_attribute") or {}).items():
+        for lv, g in levels.items():
+            gp = g.get("model", {}).get("gain_over_company_pct") if isinstance(g, dict) else None
+            if isinstance(gp, dict):
+                gains.append((f"{a}={lv}", gp))
+    for k, g in (pol.get("by_propensity_tercile") or {}).items():
+        gp = g.get("model", {}).get("gain_over_company_pct") if isinstance(g, dict) else None
+        if isinstance(gp, dict):
+            gains.append((f"propensity {k}", gp))
+    if gains:
+        pb = model.get("p_beats_company")
+        fig = _interval_plot([k for k, _ in gains][::-1], [g["mean"] for _, g in gains][::-1],
+                             [g["lo"] for _, g in gains][::-1], [g["hi"] for _, g in gains][::-1],
+                             f"Gain of model targeting over the company policy "
+                             f"(P(gain > 0) = {_pct(pb)})", "gain in value per customer (%)")
+        page.figure(fig, "Posterior of the percentage gain of the model policy over the company's "
+                         "randomized policy: means and 95% intervals, overall and by group.")
+
     by_attr = pol.get("by_attribute") or {}
     flat = [group_row(f"{a}={lv}", g) for a, levels in by_attr.items() for lv, g in levels.items()
             if isinstance(g, dict)]
