@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from manylift.decomposition.effects import (
@@ -29,8 +30,9 @@ class Decomposition:
 
     Attributes
     ----------
-    variance_share : VarianceShares
-    shapley_ipw, shapley_autoc : ShapleyResult
+    variance_share : VarianceShares or None
+    shapley_ipw, shapley_autoc : ShapleyResult or None
+        None when the fit has no holdout rows.
     attributes : AttributeRegression or None
     weeks : EffectCurve
         Week deviations tau_t with ``extra["trend"]`` (outcome units per week).
@@ -38,9 +40,9 @@ class Decomposition:
     activity : EffectCurve
     """
 
-    variance_share: VarianceShares
-    shapley_ipw: ShapleyResult
-    shapley_autoc: ShapleyResult
+    variance_share: VarianceShares | None
+    shapley_ipw: ShapleyResult | None
+    shapley_autoc: ShapleyResult | None
     attributes: AttributeRegression | None
     weeks: EffectCurve
     fatigue_stock: EffectCurve
@@ -49,8 +51,12 @@ class Decomposition:
 
     def to_dict(self) -> dict:
         """The ``decomposition`` section of results.json."""
-        out = {"variance_share": self.variance_share.to_dict()}
+        vs = self.variance_share
+        out = {"variance_share": None if vs is None else vs.to_dict()}
         for name in ("shapley_ipw", "shapley_autoc"):
+            if getattr(self, name) is None:
+                out[name] = None
+                continue
             r = getattr(self, name).to_dict()
             out[name] = {k: r[k] for k in SHAPLEY_KEYS}
             out[name]["details"] = {k: v for k, v in r.items() if k not in SHAPLEY_KEYS}
@@ -65,6 +71,8 @@ class Decomposition:
 
     def to_frame(self) -> pd.DataFrame:
         """Variance shares and both Shapley shares (posterior means) side by side."""
+        if self.variance_share is None:
+            return pd.DataFrame(columns=["variance_share", "shapley_ipw", "shapley_autoc"])
         vs = self.variance_share.to_frame()["mean"].rename("variance_share")
         si = pd.Series({k: v["mean"] for k, v in self.shapley_ipw.to_dict().items()
                         if k in SHAPLEY_KEYS}, name="shapley_ipw")
@@ -73,7 +81,7 @@ class Decomposition:
         return pd.concat([vs, si, sa], axis=1)
 
     def __repr__(self) -> str:
-        return f"Decomposition({self.variance_share!r})"
+        return f"Decomposition({self.variance_share!r}, fatigue={self.fatigue_stock!r})"
 
 
 def decompose(fit) -> Decomposition:
@@ -86,13 +94,16 @@ def decompose(fit) -> Decomposition:
     Returns
     -------
     Decomposition
+        The holdout parts (variance shares, Shapley values) are None when the fit
+        has no holdout rows.
     """
-    h = holdout_components(fit)
+    has_holdout = bool(np.asarray(fit.inputs.holdout).any())
+    h = holdout_components(fit) if has_holdout else None
     stock, recency = fatigue_curves(fit)
     return Decomposition(
-        variance_share=variance_shares(fit, h),
-        shapley_ipw=shapley_decomposition(fit, "ipw", h),
-        shapley_autoc=shapley_decomposition(fit, "autoc", h),
+        variance_share=variance_shares(fit, h) if has_holdout else None,
+        shapley_ipw=shapley_decomposition(fit, "ipw", h) if has_holdout else None,
+        shapley_autoc=shapley_decomposition(fit, "autoc", h) if has_holdout else None,
         attributes=attribute_regression(fit),
         weeks=week_trend(fit),
         fatigue_stock=stock,
