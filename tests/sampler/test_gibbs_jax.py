@@ -56,10 +56,13 @@ def _seeds(n, seed=0):
 
 
 # -- exact agreement of the pieces ------------------------------------------
-def test_products_match_numpy_reference(tiny, rng):
+@pytest.mark.parametrize("max_joint_cells", [1 << 16, 64, 2])
+def test_products_match_numpy_reference(tiny, rng, max_joint_cells):
     import jax.numpy as jnp
 
-    jd = GJ.to_jax_design(tiny)
+    jd = GJ.to_jax_design(tiny, max_joint_cells=max_joint_cells)
+    n_groups = len(jd.layout.groups)
+    assert n_groups == {1 << 16: 1, 64: 2, 2: 4}[max_joint_cells]
     theta = rng.normal(size=tiny.K)
     r = rng.normal(size=tiny.n_rows)
     np.testing.assert_allclose(np.asarray(GJ.F_dot(jd, jnp.asarray(theta))), tiny.F_dot(theta),
@@ -144,6 +147,7 @@ def test_gamma_sampler_moments():
 
 
 # -- every block is its exact conjugate conditional --------------------------
+@pytest.mark.slow
 def test_each_block_draws_from_its_conjugate_conditional(tiny):
     """From one fixed state, one sweep for 2,000 chains: the theta draws are
     N(P^-1 b, P^-1) with P = F'F/s2 + I/v0, b = F'(y - Ru)/s2; given each new

@@ -65,7 +65,7 @@ from functools import partial
 import numpy as np
 
 from manylift._core.checks import check_in
-from manylift._core.errors import SamplerError
+from manylift._core.errors import ModelError, SamplerError
 from manylift.sampler.backends import check_finite
 from manylift.sampler.design import Design
 from manylift.sampler.state import Info, ModelSpec, State
@@ -89,9 +89,10 @@ def enable_x64() -> None:
 class Layout:
     """Static (hashable) shape of the design: what jit specialises on.
 
-    ``columns``: one entry per distinct code column, ``(n_levels, base_start,
-    w_start)``, the first index in theta of its baseline and of its
-    W-interaction parameters (-1 where the term is absent).
+    ``groups``: one entry per group of code columns that share one joint
+    code, ``(n_joint, members)``; each member is a distinct code column
+    ``(n_levels, base_start, w_start)`` with the first index in theta of its
+    baseline and of its W-interaction parameters (-1 where that term is absent).
     """
 
     n_rows: int
@@ -99,7 +100,7 @@ class Layout:
     K: int
     q: int
     d: int
-    columns: tuple[tuple[int, int, int], ...]
+    groups: tuple[tuple[int, tuple[tuple[int, int, int], ...]], ...]
     dtype: str
 
 
@@ -108,16 +109,20 @@ class JaxDesign:
 
     Attributes (arrays, row arrays stored by column, which is what XLA on CPU
     streams fastest): ``y`` (N,), ``customer`` (N,) int32, ``R`` (q, N),
-    ``dense`` (d, N), ``codes`` (B, N) int32 distinct code columns, ``w`` (N,),
-    ``evecs`` and ``evals`` of F'F (float64), ``RtR`` (n, q, q) float64.
-    ``layout`` is static.
+    ``dense`` (d, N), ``cells`` (G, N) int32: per group of categorical
+    columns, ``2 * joint code + treated``; ``members`` a tuple of (m_g,
+    n_joint_g) int32 arrays, the level of each member column at each joint
+    code; ``w`` (N,), ``evecs`` and ``evals`` of F'F (float64), ``RtR``
+    (n, q, q) float64.  ``layout`` is static.
     """
 
-    _fields = ("y", "customer", "R", "dense", "codes", "w", "evecs", "evals", "RtR")
+    _fields = ("y", "customer", "R", "dense", "cells", "members", "w", "evecs", "evals", "RtR")
 
-    def __init__(self, layout: Layout, y, customer, R, dense, codes, w, evecs, evals, RtR):
+    def __init__(self, layout: Layout, y, customer, R, dense, cells, members, w, evecs, evals,
+                 RtR):
         self.layout = layout
-        self.y, self.customer, self.R, self.dense, self.codes = y, customer, R, dense, codes
+        self.y, self.customer, self.R, self.dense = y, customer, R, dense
+        self.cells, self.members = cells, members
         self.w, self.evecs, self.evals, self.RtR = w, evecs, evals, RtR
 
     def tree_flatten(self):
@@ -130,7 +135,7 @@ class JaxDesign:
     def __repr__(self) -> str:
         lo = self.layout
         return (f"JaxDesign(N={lo.n_rows:,}, customers={lo.n_customers:,}, K={lo.K}, q={lo.q}, "
-                f"code_columns={len(lo.columns)}, dtype={lo.dtype})")
+                f"groups={[(g[0], len(g[1])) for g in lo.groups]}, dtype={lo.dtype})")
 
 
 _registered = False
@@ -146,18 +151,51 @@ def _register() -> None:
         _registered = True
 
 
-def to_jax_design(design: Design, dtype: str = "float64", device=None) -> JaxDesign:
+def _joint_codes(cols: list[np.ndarray], sizes: list[int]):
+    """Joint code of several code columns over the combinations that occur.
+
+    Returns ``(joint (N,) int64, levels (m, n_joint) int64)``.
+    """
+    key = np.zeros(cols[0].shape[0], np.int64)
+    for c, L in zip(cols, sizes, strict=True):
+        key = key * L + c
+    total = int(np.prod(sizes, dtype=np.float64))
+    if total <= 50_000_000:
+        used = np.flatnonzero(np.bincount(key, minlength=total))
+        lut = np.full(total, -1, np.int64)
+        lut[used] = np.arange(used.size)
+        joint = lut[key]
+    else:  # pragma: no cover - huge level counts
+        used, joint = np.unique(key, return_inverse=True)
+    levels = np.empty((len(cols), used.size), np.int64)
+    rest = used.copy()
+    for i in reversed(range(len(cols))):
+        rest, levels[i] = np.divmod(rest, sizes[i])
+    return joint, levels
+
+
+def to_jax_design(design: Design, dtype: str = "float64", device=None,
+                  max_joint_cells: int = 1 << 16) -> JaxDesign:
     """Move a :class:`~manylift.sampler.design.Design` to a device in compact form.
 
     Code columns that are identical across terms (a categorical baseline and
-    its interaction with W) are stored once.  ``F'F`` is replaced by its
-    eigendecomposition (float64), used for the theta draw.
+    its interaction with W) are stored once.  Then consecutive code columns
+    are merged into one joint code while the (occurring combinations x 2 arms)
+    stay within ``max_joint_cells`` (campaign x week are the interventions;
+    cell x activity a small table): ``F' r`` then needs one segment sum per
+    group into ``2 x n_joint`` cells, folded onto each column's levels with
+    tiny segment sums, and ``F theta`` one gather per group.  ``F'F`` is
+    replaced by its eigendecomposition (float64), used for the theta draw.
     """
     import jax
 
     enable_x64()
     _register()
     check_in("dtype", dtype, ["float64", "float32"], "JaxBackend")
+    treated = design.w > 0
+    if not np.all(np.abs(np.abs(design.w) - 0.5) < 1e-12):
+        raise ModelError("The JAX backend needs the treatment effect-coded as -1/2, +1/2 "
+                         "(DESIGN.md section 4); build the design with build_design.")
     d = design.dense.shape[1]
     columns: list[list[int]] = []  # [n_levels, base_start, w_start]
     col_index: list[int] = []  # design code column -> distinct column
@@ -177,19 +215,33 @@ def to_jax_design(design: Design, dtype: str = "float64", device=None) -> JaxDes
             entry = [design.n_levels[b], -1, -1]
             entry[slot] = sl.start
             columns.append(entry)
-    # int32 codes: XLA's CPU scatter is about twice as fast with them as with uint8
-    codes = (np.stack([design.codes[:, b] for b in col_index]).astype(np.int32) if col_index
+    # greedy grouping of consecutive distinct columns into joint codes
+    groups: list[list[int]] = []
+    joints: list[tuple[np.ndarray, np.ndarray]] = []
+    for k in range(len(columns)):
+        if groups:
+            members = groups[-1] + [k]
+            jl = _joint_codes([design.codes[:, col_index[i]] for i in members],
+                              [columns[i][0] for i in members])
+            if 2 * jl[1].shape[1] <= max_joint_cells:
+                groups[-1], joints[-1] = members, jl
+                continue
+        groups.append([k])
+        joints.append(_joint_codes([design.codes[:, col_index[k]]], [columns[k][0]]))
+    cells = (np.stack([2 * j + treated for j, _ in joints]).astype(np.int32) if joints
              else np.zeros((0, design.n_rows), np.int32))
+    members = tuple(lv.astype(np.int32) for _, lv in joints)
     evals, evecs = np.linalg.eigh(design.FtF)
     layout = Layout(design.n_rows, design.n_customers, design.K, design.q, d,
-                    tuple(tuple(int(v) for v in c) for c in columns), dtype)
+                    tuple((int(lv.shape[1]), tuple(tuple(int(v) for v in columns[i]) for i in g))
+                          for g, (_, lv) in zip(groups, joints, strict=True)), dtype)
     put = partial(jax.device_put, device=device)
     fd = np.dtype(dtype)
     return JaxDesign(
         layout,
         put(design.y.astype(fd)), put(design.customer.astype(np.int32)),
         put(np.ascontiguousarray(design.R.T, fd)), put(np.ascontiguousarray(design.dense.T, fd)),
-        put(codes),
+        put(cells), tuple(put(m) for m in members),
         put(design.w.astype(fd)), put(evecs.astype(np.float64)),
         put(np.maximum(evals, 0.0).astype(np.float64)), put(design.RtR.astype(np.float64)),
     )
@@ -206,22 +258,26 @@ def _full_levels(params):
 
 
 def F_dot(jd: JaxDesign, theta):
-    """``F @ theta`` by gathers (row dtype)."""
+    """``F @ theta`` by gathers (row dtype): one table of (joint code, arm) values per group."""
     import jax.numpy as jnp
 
     lo = jd.layout
     rt = jd.y.dtype
     th = theta.astype(rt)
     out = th[: lo.d] @ jd.dense
-    base = jnp.zeros_like(jd.y)
-    inter = jnp.zeros_like(jd.y)
-    for k, (L, b0, w0) in enumerate(lo.columns):
-        idx = jd.codes[k]
-        if b0 >= 0:
-            base = base + _full_levels(th[b0:b0 + L - 1])[idx]
-        if w0 >= 0:
-            inter = inter + _full_levels(th[w0:w0 + L - 1])[idx]
-    return out + base + jd.w * inter
+    half = jnp.asarray([-0.5, 0.5], rt)
+    for g, (n_joint, cols) in enumerate(lo.groups):
+        base = jnp.zeros(n_joint, rt)
+        inter = jnp.zeros(n_joint, rt)
+        for i, (L, b0, w0) in enumerate(cols):
+            lev = jd.members[g][i]
+            if b0 >= 0:
+                base = base + _full_levels(th[b0:b0 + L - 1])[lev]
+            if w0 >= 0:
+                inter = inter + _full_levels(th[w0:w0 + L - 1])[lev]
+        table = (base[:, None] + inter[:, None] * half[None]).reshape(-1)
+        out = out + table[jd.cells[g]]
+    return out
 
 
 def Ft_dot(jd: JaxDesign, r):
@@ -231,13 +287,17 @@ def Ft_dot(jd: JaxDesign, r):
 
     lo = jd.layout
     r64 = r.astype(jnp.float64)
-    rw64 = (r * jd.w).astype(jnp.float64)
     parts = [(0, jnp.sum(jd.dense.astype(jnp.float64) * r64, axis=1))]
-    for k, (L, b0, w0) in enumerate(lo.columns):
-        for start, vals in ((b0, r64), (w0, rw64)):
-            if start >= 0:
-                s = jax.ops.segment_sum(vals, jd.codes[k], num_segments=L)
-                parts.append((start, s[: L - 1] - s[L - 1]))  # A' s for effect coding
+    for g, (n_joint, cols) in enumerate(lo.groups):
+        s = jax.ops.segment_sum(r64, jd.cells[g], num_segments=2 * n_joint).reshape(n_joint, 2)
+        s_base = s[:, 0] + s[:, 1]  # sum of r
+        s_w = 0.5 * (s[:, 1] - s[:, 0])  # sum of r w
+        for i, (L, b0, w0) in enumerate(cols):
+            lev = jd.members[g][i]
+            for start, vals in ((b0, s_base), (w0, s_w)):
+                if start >= 0:
+                    t = jax.ops.segment_sum(vals, lev, num_segments=L)
+                    parts.append((start, t[: L - 1] - t[L - 1]))  # A' t for effect coding
     parts.sort(key=lambda p: p[0])
     return jnp.concatenate([p[1] for p in parts])
 
