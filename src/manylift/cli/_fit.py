@@ -16,8 +16,9 @@ def add_sampler_options(p: argparse.ArgumentParser, draws: int = 1000, warmup: i
     g.add_argument("--warmup", type=int, default=warmup, help=f"warm-up sweeps (default {warmup})")
     g.add_argument("--thin", type=int, default=1, help="keep every k-th sweep (default 1)")
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    g.add_argument("--backend", default="auto", choices=["auto", "numpy", "jax", "cpu", "gpu"],
-                   help="sampler backend (default auto: JAX if available)")
+    g.add_argument("--backend", default="auto", choices=["auto", "numpy", "numba", "jax", "cpu", "gpu"],
+                   help="sampler backend (default auto: JAX on a GPU if there is one, else the "
+                        "fused CPU sweep; numpy is the readable reference)")
     g.add_argument("--no-plain-gibbs", dest="expansion", action="store_true", default=True,
                    help=argparse.SUPPRESS)
     g.add_argument("--plain-gibbs", dest="expansion", action="store_false",

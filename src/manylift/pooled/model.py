@@ -94,8 +94,10 @@ class PooledModel:
         Retained draws per chain.
     thin : int, default=1
     random_state : int, default=0
-    backend : {"auto", "numpy", "jax", "cpu", "gpu"}, default="auto"
-        ``auto`` uses JAX (CPU or GPU) when available, else numpy.
+    backend : {"auto", "numpy", "numba", "jax", "cpu", "gpu"}, default="auto"
+        ``numpy``: the readable reference; ``cpu`` / ``numba``: the fused single-pass CPU
+        sweep on all cores; ``gpu``: JAX on a GPU; ``jax``: JAX on any device; ``auto``: JAX
+        on a GPU when there is one, else the CPU path.
     spec : ModelSpec, default=None
         Priors (defaults of DESIGN.md) and the parameter-expansion switch.
     features : ExposureFeatures, default=None
@@ -162,7 +164,8 @@ class PooledModel:
                 f"PooledModel.fit needs an ExperimentData (build it with "
                 f"ExperimentData.from_frame(df) or from_files(path)); got {type(data).__name__}."
             )
-        check_in("backend", self.backend, ["auto", "numpy", "jax", "cpu", "gpu"], "PooledModel")
+        check_in("backend", self.backend, ["auto", "numpy", "numba", "jax", "cpu", "gpu"],
+                 "PooledModel")
         settings = self.settings()
         settings.validate()
         spec = self.spec or ModelSpec()

@@ -1,0 +1,303 @@
+"""The CPU fast path: one fused pass over the rows per sweep (numba, all cores).
+
+Same model, priors and blocks as :mod:`manylift.sampler.gibbs_numpy`, in the
+"exact schedule" of PERFORMANCE_NOTES.md: each sweep reads every row once.
+Within the pass, customer by customer, it computes ``m_i = R_i'(y_i - F_i theta)``,
+draws ``u_i`` and accumulates the sufficient statistics that the rest of the
+sweep needs, so the other blocks cost no pass over the rows:
+
+    u_i | theta, sigma^2, Omega   (in the pass)
+    (u, Omega) scale move         (parameter expansion, from sum_i (u_i u_i') o R_i'R_i and sum_i u_i o m_i)
+    Omega^-1 | u                  (from S_u = sum_i u_i u_i')
+    sigma^2 | theta, u            (SSE from sum r^2, the two sums above and the scale)
+    theta | sigma^2, u            (F'(y - R u) = F'y - sum_k alpha_k F'(R_k o u_k), accumulated per k)
+
+A fixed scan order is a valid Gibbs sampler whatever the order; this one
+(u first, theta last) differs from the numpy reference's (theta first), so
+the two agree in distribution, not draw by draw (tested).  Written by hand
+with numba because no library offers a fused segment-sum Gibbs pass over
+crossed random effects; numba is already required by EconML's SHAP backend.
+
+All random numbers come from the chain's numpy Generator (the u_i normals are
+drawn as one array before the pass), so runs are deterministic and resume
+bit-identically regardless of threads.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from manylift._core.errors import SamplerError
+from manylift.sampler.design import Design, effect_coding
+from manylift.sampler.gibbs_numpy import init as numpy_init
+from manylift.sampler.gibbs_numpy import px_log_density, sample_wishart
+from manylift.sampler.state import ModelSpec, State
+
+__all__ = ["NumbaBackend", "sweep_pass"]
+
+try:  # numba is a dependency, but keep the import error readable
+    import numba
+    from numba import njit, prange
+except ImportError as exc:  # pragma: no cover
+    raise ImportError(f"The numba backend needs numba ({exc}).") from None
+
+
+@njit(cache=True, fastmath=False, inline="always")
+def _chol_solve_draw(P, m, z, q, out, L, v):
+    """out = P^-1 m + L^-T z with P = L L' (L, v: scratch buffers, no allocation)."""
+    for a in range(q):
+        for b in range(a + 1):
+            s = P[a, b]
+            for k in range(b):
+                s -= L[a, k] * L[b, k]
+            if a == b:
+                if s <= 0.0:
+                    s = 1e-300
+                L[a, a] = np.sqrt(s)
+            else:
+                L[a, b] = s / L[b, b]
+    # forward: L v = m
+    for a in range(q):
+        s = m[a]
+        for k in range(a):
+            s -= L[a, k] * v[k]
+        v[a] = s / L[a, a]
+    # back: L' x = v + z  (mean L'^-1 L^-1 m plus noise L'^-1 z)
+    for a in range(q - 1, -1, -1):
+        s = v[a] + z[a]
+        for k in range(a + 1, q):
+            s -= L[k, a] * out[k]
+        out[a] = s / L[a, a]
+
+
+@njit(parallel=True, cache=True)
+def sweep_pass(codes, times_w, w, R, starts, RtR, Rty, DtR, theta_d, full, offsets,
+               omega_inv, sigma2, z, n_chunks):
+    """One pass: draw every u_i and accumulate the sweep's sufficient statistics.
+
+    The dense columns of F enter only through per-customer precomputed ``R_i'y_i`` and
+    ``D_i'R_i``, so each row costs its categorical gathers and scatters alone.
+
+    Returns u (n, q), c (q) = sum_i u_i o R_i'r_i, G (q, q) = sum_i (u_i u_i') o R_i'R_i,
+    S (q, q) = sum_i u_i u_i', Fd (q, d) = dense'(R_k u_k) and Fc (q, total_levels)
+    = per-level sums of mult * R_k u_k, where r = y - F theta.
+    """
+    n = starts.size - 1
+    q = R.shape[1]
+    d = theta_d.size
+    B = codes.shape[1]
+    total = full.size
+    u = np.empty((n, q))
+    acc_c = np.zeros((n_chunks, q))
+    acc_G = np.zeros((n_chunks, q, q))
+    acc_S = np.zeros((n_chunks, q, q))
+    acc_Fd = np.zeros((n_chunks, q, d))
+    acc_Fc = np.zeros((n_chunks, q, total))
+    per = (n + n_chunks - 1) // n_chunks
+    inv_s2 = 1.0 / sigma2
+    for ch in prange(n_chunks):
+        P = np.empty((q, q))
+        m = np.empty(q)
+        ui = np.empty(q)
+        v = np.empty(q)
+        Lbuf = np.zeros((q, q))
+        vbuf = np.empty(q)
+        c_loc = np.zeros(q)
+        G_loc = np.zeros((q, q))
+        S_loc = np.zeros((q, q))
+        Fd = acc_Fd[ch]
+        Fc = acc_Fc[ch]
+        i0 = ch * per
+        i1 = min(n, i0 + per)
+        for i in range(i0, i1):
+            r0, r1 = starts[i], starts[i + 1]
+            # m_i = R_i'y_i - (D_i'R_i)' theta_d - sum_j R_j g_j   (g_j: categorical part of F_j theta)
+            for a in range(q):
+                s = Rty[i, a]
+                for k in range(d):
+                    s -= DtR[i, k, a] * theta_d[k]
+                m[a] = s
+            for j in range(r0, r1):
+                wj = w[j]
+                g = 0.0
+                for b in range(B):
+                    val = full[offsets[b] + codes[j, b]]
+                    g += val * wj if times_w[b] else val
+                for a in range(q):
+                    m[a] -= R[j, a] * g
+            for a in range(q):
+                for b2 in range(q):
+                    P[a, b2] = omega_inv[a, b2] + RtR[i, a, b2] * inv_s2
+                m[a] = m[a] * inv_s2
+            _chol_solve_draw(P, m, z[i], q, ui, Lbuf, vbuf)
+            for a in range(q):
+                u[i, a] = ui[a]
+                c_loc[a] += ui[a] * m[a] * sigma2
+                for b2 in range(q):
+                    G_loc[a, b2] += ui[a] * ui[b2] * RtR[i, a, b2]
+                    S_loc[a, b2] += ui[a] * ui[b2]
+                for k in range(d):
+                    Fd[a, k] += DtR[i, k, a] * ui[a]
+            # second look at the same rows (in cache): categorical part of F'(R_k u_k)
+            for j in range(r0, r1):
+                wj = w[j]
+                for a in range(q):
+                    v[a] = R[j, a] * ui[a]
+                for b in range(B):
+                    col = offsets[b] + codes[j, b]
+                    if times_w[b]:
+                        for a in range(q):
+                            Fc[a, col] += v[a] * wj
+                    else:
+                        for a in range(q):
+                            Fc[a, col] += v[a]
+        for a in range(q):
+            acc_c[ch, a] = c_loc[a]
+            for b2 in range(q):
+                acc_G[ch, a, b2] = G_loc[a, b2]
+                acc_S[ch, a, b2] = S_loc[a, b2]
+    return (u, acc_c.sum(axis=0), acc_G.sum(axis=0), acc_S.sum(axis=0),
+            acc_Fd.sum(axis=0), acc_Fc.sum(axis=0))
+
+
+class NumbaBackend:
+    """Fused single-pass sweeps on all CPU cores (numba); same protocol as NumpyBackend."""
+
+    name = "numba"
+
+    def __init__(self, design: Design, spec: ModelSpec, n_chains: int, n_threads: int | None = None):
+        self.design, self.spec, self.n_chains = design, spec, n_chains
+        self.sweep = 0
+        d = design
+        if np.any(np.diff(d.customer) < 0):
+            raise SamplerError("The numba backend needs rows sorted by customer.")
+        counts = np.bincount(d.customer, minlength=d.n_customers)
+        self._starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self._As = [effect_coding(L) for L in d.n_levels]
+        self._offsets = np.concatenate([[0], np.cumsum(d.n_levels)]).astype(np.int64)
+        self._times_w = np.array(d.times_w, dtype=np.bool_)
+        self._codes = np.ascontiguousarray(d.codes, dtype=np.int32)
+        self._R = np.ascontiguousarray(d.R)
+        self._Fty = d.Ft_dot(d.y)
+        self._yty = float(d.y @ d.y)
+        n, q, dd = d.n_customers, d.q, d.dense.shape[1]
+        # per-customer products with the dense columns (they never change)
+        self._Rty = np.column_stack([np.bincount(d.customer, weights=d.R[:, a] * d.y,
+                                                 minlength=n) for a in range(q)])
+        self._DtR = np.empty((n, dd, q))
+        for k in range(dd):
+            for a in range(q):
+                self._DtR[:, k, a] = np.bincount(d.customer, weights=d.dense[:, k] * d.R[:, a],
+                                                 minlength=n)
+        self._dd = d.dense.shape[1]
+        self._n_chunks = max(1, 8 * (n_threads or numba.get_num_threads()))
+
+    # -- protocol ---------------------------------------------------------
+    def init(self, seeds):
+        self._rngs = [np.random.Generator(np.random.PCG64(s)) for s in seeds]
+        self._states = [numpy_init(r, self.design, self.spec) for r in self._rngs]
+
+    def _full(self, theta):
+        d = self.design
+        parts = [A @ theta[d.term_slices[name]] for A, name in zip(self._As, d.term_names,
+                                                                     strict=True)]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def _Ft_from_levels(self, dense_part, level_part):
+        parts = [dense_part]
+        for b, A in enumerate(self._As):
+            parts.append(A.T @ level_part[self._offsets[b]:self._offsets[b + 1]])
+        return np.concatenate(parts)
+
+    def _step(self, rng, state: State):
+        d, spec = self.design, self.spec
+        theta, sigma2, omega_inv, _ = state
+        N, q, n = d.n_rows, d.q, d.n_customers
+        z = rng.standard_normal((n, q))
+        u, c, G, S, Fd, Fc = sweep_pass(
+            self._codes, self._times_w, d.w, self._R, self._starts, d.RtR, self._Rty, self._DtR,
+            theta[: self._dd], self._full(theta), self._offsets, omega_inv, float(sigma2), z,
+            self._n_chunks)
+        # ||y - F theta||^2 from precomputed F'y and F'F (no pass needed)
+        rr = self._yty - 2 * theta @ self._Fty + theta @ d.FtF @ theta
+        # scale move (same density as gibbs_numpy.px_scale_step): A = G / s2, b = c / s2
+        alpha = np.ones(q)
+        if spec.expansion:
+            alpha = _px_alpha(rng, G / sigma2, c / sigma2, np.diag(omega_inv).copy(), spec, q)
+            u = u * alpha
+            omega_inv = omega_inv / np.outer(alpha, alpha)
+            S = S * np.outer(alpha, alpha)
+        # Omega^-1 | u
+        scale = np.linalg.inv(np.linalg.inv(spec.wishart_scale(q)) + S)
+        omega_inv = sample_wishart(rng, spec.wishart_df(q) + n, (scale + scale.T) / 2)
+        # sigma^2 | theta (start of sweep), u
+        sse = rr - 2 * alpha @ c + alpha @ G @ alpha
+        prec = rng.gamma(spec.sigma_shape + N / 2, 1.0 / (1.0 / spec.sigma_scale + sse / 2))
+        sigma2 = 1.0 / prec
+        # theta | sigma^2, u
+        FtRu = np.stack([self._Ft_from_levels(Fd[k], Fc[k]) for k in range(q)])
+        b = (self._Fty - alpha @ FtRu) / sigma2
+        P = d.FtF / sigma2 + np.eye(d.K) / spec.theta_prior_var
+        L = np.linalg.cholesky(P)
+        mean = np.linalg.solve(L.T, np.linalg.solve(L, b))
+        theta = mean + np.linalg.solve(L.T, rng.standard_normal(d.K))
+        loglik = -0.5 * N * np.log(2 * np.pi * sigma2) - 0.5 * sse / sigma2
+        return State(theta, sigma2, omega_inv, u), loglik
+
+    def run(self, n_sweeps: int) -> dict:
+        from manylift.sampler.backends import check_finite
+
+        ll = np.empty((n_sweeps, self.n_chains))
+        for s in range(n_sweeps):
+            for c in range(self.n_chains):
+                st, ll[s, c] = self._step(self._rngs[c], self._states[c])
+                self._states[c] = st
+            self.sweep += 1
+            if not np.all(np.isfinite(ll[s])):
+                for c in range(self.n_chains):
+                    check_finite(self._states[c], self.sweep, c)
+        return {"loglik": ll}
+
+    def states(self):
+        return list(self._states)
+
+    def set_states(self, states):
+        self._states = [State(np.asarray(s.theta, float), float(s.sigma2),
+                              np.asarray(s.omega_inv, float), np.asarray(s.u, float))
+                        for s in states]
+
+    def get_rng(self):
+        blob = json.dumps([r.bit_generator.state for r in self._rngs])
+        return np.frombuffer(blob.encode(), dtype=np.uint8)
+
+    def set_rng(self, blob):
+        states = json.loads(bytes(np.asarray(blob, np.uint8)).decode())
+        for r, st in zip(self._rngs, states, strict=True):
+            r.bit_generator.state = st
+
+
+def _px_alpha(rng, A, b, lam, spec, q, n_newton: int = 12):
+    """The scale of the parameter-expanded move (see gibbs_numpy.px_scale_step)."""
+    nu, c = spec.wishart_df(q), spec.wishart_scale_diag
+    beta = np.zeros(q)
+    for _ in range(n_newton):
+        _, g, H = px_log_density(beta, lam, A, b, nu, c)
+        beta = beta - np.clip(np.linalg.solve(H, g), -1.0, 1.0)
+    _, _, H = px_log_density(beta, lam, A, b, nu, c)
+    try:
+        Lp = np.linalg.cholesky(-H)
+    except np.linalg.LinAlgError:
+        return np.ones(q)
+    prop = beta + np.linalg.solve(Lp.T, rng.standard_normal(q))
+    log_u = np.log(rng.uniform())
+
+    def logq(x):
+        dd = Lp.T @ (x - beta)
+        return -0.5 * dd @ dd
+
+    f_prop = px_log_density(prop, lam, A, b, nu, c)[0]
+    f_cur = px_log_density(np.zeros(q), lam, A, b, nu, c)[0]
+    ratio = (f_prop - logq(prop)) - (f_cur - logq(np.zeros(q)))
+    return np.exp(prop) if np.isfinite(ratio) and log_u < ratio else np.ones(q)
