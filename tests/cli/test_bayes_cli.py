@@ -13,7 +13,7 @@ from manylift.data.datasets import load_hillstrom
 @pytest.fixture(scope="module")
 def hillstrom_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bayes")
-    df = load_hillstrom().sample(10000, random_state=7).reset_index(drop=True)
+    df = load_hillstrom().sample(8000, random_state=7).reset_index(drop=True)
     # a segment label with HTML in it: the report must escape it
     df["history_segment"] = df["history_segment"].replace("7) $1,000 +", "7) <b>$1,000 +</b>")
     path = tmp / "hillstrom_sub.csv"
@@ -21,7 +21,7 @@ def hillstrom_run(tmp_path_factory):
     out = tmp / "run"
     rc = main(["bayes", str(path), "--treatment", "segment", "--outcome", "conversion",
                "--segment", "history_segment", "--covariates", "recency,history,mens,womens,newbie",
-               "--warmup", "500", "--draws", "500", "--cost", "0.1", "--margin", "40",
+               "--warmup", "400", "--draws", "400", "--cost", "0.1", "--margin", "40",
                "--seed", "3", "--out", str(out)])
     return rc, path, out
 
