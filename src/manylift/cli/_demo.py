@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from manylift.cli._fit import add_sampler_options, fit_and_save, print_summary
+from manylift.cli._fit import add_sampler_options, fit_and_save, print_results, print_summary
 
 
 def _run(args) -> int:
@@ -26,6 +26,7 @@ def _run(args) -> int:
     write_json(out / "truth.json", truth.to_dict())
     fit = fit_and_save(data, args, out)
     print_summary(fit)
+    print_results(out)
     post = fit.posterior.posterior
     cal = ~fit.inputs.holdout
     rows = truth.rows[cal]

@@ -34,6 +34,45 @@ def print_summary(fit) -> None:
         print(fit.summary())
 
 
+def _fmt(d) -> str:
+    if not isinstance(d, dict) or "mean" not in d:
+        return "–"
+    return f"{d['mean']:9.3f}  [{d['lo']:.3f}, {d['hi']:.3f}]"
+
+
+def print_results(out: Path) -> None:
+    """Short tables of the holdout validation, policies and decomposition (from results.json)."""
+    import json
+
+    r = json.loads((out / "results.json").read_text())
+    v = r.get("validation") or {}
+    if v:
+        print("\nValidation on the holdout (posterior mean [95% interval]):")
+        print(f"  AUTOC (outcome units)      {_fmt(v.get('autoc'))}")
+        print(f"  BLP slope (1 = calibrated) {_fmt(v.get('blp_slope'))}")
+    p = r.get("policy") or {}
+    if p:
+        print("\nTargeting policies, value per customer on the holdout (outcome units):")
+        for name in ("company", "random", "model"):
+            pol = p.get(name) or {}
+            share = (pol.get("share_targeted") or {}).get("mean")
+            share_txt = f"   treats {100 * share:5.1f}%" if share is not None else ""
+            print(f"  {name:8s} {_fmt(pol.get('value'))}{share_txt}")
+        m = p.get("model") or {}
+        if m.get("gain_over_company_pct"):
+            print(f"  model gain over company (%) {_fmt(m['gain_over_company_pct'])}, "
+                  f"P(model beats company) = {m.get('p_beats_company', float('nan')):.2f}")
+    dec = r.get("decomposition") or {}
+    for key, label in (("variance_share", "Variance shares of the effect"),
+                       ("shapley_ipw", "Shapley shares of targeting value (IPW)")):
+        d = dec.get(key) or {}
+        rows = {k: x for k, x in d.items() if isinstance(x, dict) and "mean" in x}
+        if rows:
+            print(f"\n{label}:")
+            for k, x in rows.items():
+                print(f"  {k:11s} {_fmt(x)}")
+
+
 def fit_and_save(data, args, out: Path, resume: bool = False):
     from manylift.pooled.model import PooledModel
     from manylift.sampler.state import ModelSpec
@@ -67,6 +106,7 @@ def _run(args) -> int:
     print(data)
     fit = fit_and_save(data, args, Path(args.out), resume=args.resume)
     print_summary(fit)
+    print_results(Path(args.out))
     print(f"Results written to {args.out}/ (results.json, customers.parquet, posterior.nc); "
           f"report: {Path(args.out) / 'report.html'}")
     return 0
