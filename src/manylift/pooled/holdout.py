@@ -22,7 +22,13 @@ import numpy as np
 import pandas as pd
 
 from manylift._core.errors import DataError
-from manylift.evaluation import blp_slope_many, ipw_scores, policy_value_many, rank_metric_many
+from manylift.evaluation import (
+    blp_slope_many,
+    ipw_scores,
+    policy_value_many,
+    rank_metric_many,
+    toc_curve,
+)
 from manylift.pooled.isolated import isolated_campaign_effects
 
 __all__ = [
@@ -193,10 +199,24 @@ class ValidationResult:
     autoc: np.ndarray
     blp_slope: np.ndarray
     n_rows: int
+    toc_q: np.ndarray | None = None
+    toc: np.ndarray | None = None  # (D, len(toc_q)) TOC curve per draw
+
+    def toc_band(self) -> dict | None:
+        """Posterior mean and 95% band of the TOC curve on the grid ``toc_q``."""
+        if self.toc is None:
+            return None
+        return {"q": self.toc_q.tolist(), "mean": self.toc.mean(axis=0).tolist(),
+                "lo": np.quantile(self.toc, 0.025, axis=0).tolist(),
+                "hi": np.quantile(self.toc, 0.975, axis=0).tolist()}
 
     def to_dict(self) -> dict:
-        return {"autoc": _summary(self.autoc), "blp_slope": _summary(self.blp_slope),
-                "holdout_rows": self.n_rows}
+        out = {"autoc": _summary(self.autoc), "blp_slope": _summary(self.blp_slope),
+               "holdout_rows": self.n_rows}
+        band = self.toc_band()
+        if band is not None:
+            out["toc_curve"] = band
+        return out
 
     def to_frame(self) -> pd.DataFrame:
         d = self.to_dict()
@@ -233,7 +253,10 @@ def validate_holdout(fit_or_components) -> ValidationResult:
     tau = h.tau_hat()
     autoc = rank_metric_many(h.scores(), tau, kind="autoc")
     slope = blp_slope_many(h.outcome, h.treatment, h.propensity, tau, groups=h.intervention)
-    return ValidationResult(autoc=autoc, blp_slope=slope, n_rows=h.n_rows)
+    grid = np.linspace(0.02, 1.0, 50)
+    scores = h.scores()
+    toc = np.stack([toc_curve(scores, t, q=grid)[1] for t in tau])
+    return ValidationResult(autoc=autoc, blp_slope=slope, n_rows=h.n_rows, toc_q=grid, toc=toc)
 
 
 # -- policy evaluation -----------------------------------------------------------
