@@ -72,7 +72,7 @@ def test_bayes_cli_report_is_escaped_and_complete(hillstrom_run):
     assert "&lt;b&gt;$1,000" in html
     for heading in ("Decision table", "Model checks", "Sampler diagnostics"):
         assert heading in html
-    assert html.count("<svg") >= 4
+    assert html.count("<svg") >= 5
 
 
 def test_bayes_cli_input_errors(tmp_path, capsys):

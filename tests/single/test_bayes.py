@@ -83,6 +83,7 @@ def test_shrinkage_pulls_tiny_noisy_segment_toward_the_mean(sim, hier_fit):
         assert abs(r["uplift_mean"] - r["raw_lift"]) < 2 * se
 
 
+@pytest.mark.slow
 def test_prior_predictive_matches_independent_monte_carlo():
     # pooled model, no covariates: the implied rate per prior draw is
     # mean_i sigmoid(alpha + tau W_i); draw alpha, tau with numpy and compare
@@ -199,6 +200,7 @@ def _small(seed=0, n=300):
     return df
 
 
+@pytest.mark.slow
 def test_too_short_run_warns_with_the_fix_and_seed_is_deterministic():
     df = _small()
     kw = dict(model="pooled", num_chains=2, num_warmup=10, num_samples=30, random_state=5)

@@ -80,13 +80,10 @@ class PredictiveCheckDisplay:
         return fig
 
 
-def _ordered(table: DecisionTable):
-    return table.frame.sort_values("uplift_mean", kind="stable").reset_index(drop=True)
-
-
 class SegmentForestDisplay:
     """Forest plot: posterior uplift per segment (80% and 95% intervals), coloured by tier,
-    with the raw lift and the pooled uplift for reference."""
+    with the raw lift and the pooled uplift for reference; ``scale="effect"`` shows the
+    effect on the model scale (log-odds) instead."""
 
     def __init__(self, table: DecisionTable, pooled_uplift: float | None = None,
                  outcome: str = "outcome", scale: str = "uplift"):
@@ -101,8 +98,8 @@ class SegmentForestDisplay:
                    decision.settings.get("outcome") or "outcome", scale)
 
     def plot(self, ax=None):
-        df = _ordered(self.table)
         k = "uplift" if self.scale == "uplift" else "effect"
+        df = self.table.frame.sort_values(f"{k}_mean", kind="stable").reset_index(drop=True)
         fig, ax = _axes(ax, (7.5, 0.45 * len(df) + 1.6))
         y = np.arange(len(df))
         for i, r in df.iterrows():
@@ -124,9 +121,10 @@ class SegmentForestDisplay:
         unit = (f"uplift in {self.outcome} (treated minus control)" if k == "uplift"
                 else "treatment effect (model scale: log-odds or outcome units)")
         ax.set_xlabel(_tex(unit))
-        best = df.iloc[-1]
-        ax.set_title(_tex(f"Largest expected uplift: {best['segment']} "
-                          f"({fmt_num(best['uplift_mean'])}); thick bars 80%, thin 95% intervals"),
+        best = df.sort_values(f"{k}_mean", kind="stable").iloc[-1]
+        what = "expected uplift" if k == "uplift" else "treatment effect"
+        ax.set_title(_tex(f"Largest {what}: {best['segment']} "
+                          f"({fmt_num(best[f'{k}_mean'])}); thick bars 80%, thin 95% intervals"),
                      fontsize=10)
         ax.legend(fontsize=7, frameon=False, loc="lower right")
         return fig
@@ -228,6 +226,9 @@ def bayes_report(decision: BayesDecision, path=None, title: str | None = None) -
                 "coloured by action; red crosses are the raw lifts.")
     page.figure(DecisionProbabilityDisplay.from_result(decision).plot(),
                 "The probability each action rests on, with the tier thresholds.")
+    page.figure(SegmentForestDisplay.from_result(decision, scale="effect").plot(),
+                f"Treatment effect per segment on the model scale ({decision.segments.scale}): "
+                f"useful for ranking, not a business lift.")
     eff_cols = ["segment", "effect_mean", "effect_q10", "effect_q90", "effect_lo", "effect_hi"]
     page.table(t.frame[eff_cols],
                caption=f"Treatment effect on the model scale ({decision.segments.scale}).")
