@@ -101,7 +101,7 @@ class HoldoutComponents:
 
     def tau_hat(self, include=COMPONENTS) -> np.ndarray:
         """taubar plus the components in ``include``, shape (D, n)."""
-        out = np.repeat(self.taubar[:, None], self.n_rows, axis=1)
+        out = np.repeat(self.taubar[:, None].astype(np.float32), self.n_rows, axis=1)
         for name in include:
             if name == "customer":
                 out = out + self.observed + self.unobserved
@@ -154,13 +154,15 @@ def holdout_components(fit) -> HoldoutComponents:
     def gather(term: str, code_term: str) -> np.ndarray:
         eff = at(fit.full_effects(term))  # (D, L)
         codes = inp.codes[code_term][hold]
-        out = eff[:, np.maximum(codes, 0)]
+        # float32: (draws x holdout rows) arrays are large at paper scale (400 x 584k)
+        out = eff[:, np.maximum(codes, 0)].astype(np.float32)
         out[:, codes < 0] = 0.0
         return out
 
     prop = np.asarray(inp.arrays.prop_treated, float)[hold]
     observed = (gather("gammaI[cell]", "cell") + gather("gammaI[activity]", "activity")
-                + at(fit.param("gammaI[prop_treated]"))[:, None] * prop[None, :])
+                + (at(fit.param("gammaI[prop_treated]"))[:, None] * prop[None, :]
+                   ).astype(np.float32))
     f = fit.data.frame
     hf = f.loc[hold]
     inter = pd.factorize(pd.MultiIndex.from_arrays([hf["campaign_id"].to_numpy(),
@@ -170,7 +172,7 @@ def holdout_components(fit) -> HoldoutComponents:
         campaign=gather("tau_c", "campaign"),
         week=gather("tau_t", "week"),
         observed=observed,
-        unobserved=np.asarray(acc.holdout_uI, float),
+        unobserved=np.asarray(acc.holdout_uI, np.float32),
         outcome=hf["outcome"].to_numpy(float),
         treatment=hf["treated"].to_numpy().astype(np.int64),
         propensity=hf["propensity"].to_numpy(float),
