@@ -362,6 +362,13 @@ class BayesDecision:
         )
 
 
+def _plain(value):
+    """A JSON-friendly scalar (numpy scalars to Python, anything else to str)."""
+    if hasattr(value, "item"):
+        value = value.item()
+    return value if isinstance(value, int | float | str | bool) else str(value)
+
+
 def bayes_decisioning(data, *, treatment, outcome, segment, covariates=None, control=None,
                       family="bernoulli", cost=None, margin=None, thresholds=None, priors=None,
                       num_chains=4, num_warmup=1000, num_samples=1000, target_accept=0.95,
@@ -428,8 +435,7 @@ def bayes_decisioning(data, *, treatment, outcome, segment, covariates=None, con
         "treated": int(d.treatment.sum()),
         "control": int(len(d.treatment) - d.treatment.sum()),
         "treatment": treatment, "outcome": outcome, "segment": segment,
-        "control_value": d.control if isinstance(d.control, int | float | str | bool)
-        else str(d.control),
+        "control_value": _plain(d.control),
         "covariates": list(d.covariate_names), "family": family,
         "segments": list(d.segments),
         "priors": priors.to_dict() | {"intercept_loc_used": hier.intercept_loc_},
