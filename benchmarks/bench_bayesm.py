@@ -1,0 +1,192 @@
+"""Seconds per sweep: manylift's pooled Gibbs sampler next to bayesm::rhierLinearModel.
+
+Usage::
+
+    python benchmarks/bench_bayesm.py                               # 2k, 10k, 20k customers
+    python benchmarks/bench_bayesm.py --sizes 20000 --bayesm-iterations 300
+    python benchmarks/bench_bayesm.py --out benchmarks/results/bayesm.json
+
+Needs R with bayesm (Debian: ``apt-get install r-cran-bayesm``) and ``Rscript`` on
+the PATH.  For each size, in the same run and one after the other:
+
+1. a simulated program (140 campaigns, 96 weeks, about 28 rows per customer, as
+   in the source study) and its ``Design`` (``build_inputs``: holdout rows out);
+2. manylift's seconds per sweep of the full pooled model of DESIGN.md section 4
+   (crossed campaign and week effects and their treatment interactions, cells,
+   activity bins, customer effects on [W, X]; one chain, expansion on) with the
+   numba backend (all cores) and with the numpy reference (one core);
+3. bayesm's ``rhierLinearModel`` on the nearest comparable problem: one
+   regression per customer of the same centred outcome on the same 4 columns
+   that carry manylift's customer effects (R_i = [W, X_i]), same customers and
+   rows, beta_i ~ N(Delta' z_i, Vbeta) with z_i = 1, Vbeta ~ IW, per-customer
+   error variances, bayesm's default priors.  The data go to R through a
+   temporary CSV; ``benchmarks/bayesm_peer.R`` times only the sampler call
+   (``system.time`` around ``rhierLinearModel``), twice (``--bayesm-iterations``
+   and ``--bayesm-short``), and reports the difference per iteration (without the
+   call's per-regression setup in R) and the long call's time per iteration.
+
+The ratio reported is bayesm's seconds per iteration over manylift's seconds per
+sweep.  bayesm is single-threaded (its C++ loop; the BLAS is recorded), the numba
+backend uses every core of the machine: both are per-sweep wall times on the
+same machine, and the per-core ratio is recorded too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+# see bench_nuts.py: numba's OpenMP layer spins and starves OpenBLAS in the same sweep
+os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+
+import numpy as np  # noqa: E402
+
+from manylift._core.atomic import write_json  # noqa: E402
+from manylift.pooled.build import build_inputs  # noqa: E402
+from manylift.sampler.backends import NumpyBackend  # noqa: E402
+from manylift.sampler.state import ModelSpec  # noqa: E402
+from manylift.simulate.program import simulate_program  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+
+def _time_backend(backend, n_sweeps: int, warm: int = 2) -> float:
+    backend.init(np.random.SeedSequence(0).spawn(1))
+    backend.run(warm)  # compile / allocate outside the timed part
+    t0 = time.perf_counter()
+    backend.run(n_sweeps)
+    return (time.perf_counter() - t0) / n_sweeps
+
+
+def _machine() -> dict:
+    import platform
+
+    import numba
+
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")),
+                       cpu)
+    except OSError:
+        pass
+    try:
+        with open("/proc/meminfo") as fh:
+            mem = round(int(fh.readline().split()[1]) / 1024**2, 1)
+    except OSError:
+        mem = None
+    return {"nproc": os.cpu_count(), "cpu": cpu, "ram_gib": mem,
+            "python": sys.version.split()[0], "numpy": np.__version__,
+            "numba": numba.__version__, "numba_threads": numba.get_num_threads(),
+            "numba_threading_layer": os.environ.get("NUMBA_THREADING_LAYER"),
+            "platform": platform.platform()}
+
+
+def _load() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def run_bayesm(design, iterations: int, short: int, tmpdir: Path) -> dict:
+    """Write the per-customer regressions to CSV and time rhierLinearModel in R."""
+    csv = tmpdir / f"regressions_{design.n_customers}.csv"
+    out = tmpdir / f"bayesm_{design.n_customers}.json"
+    q = design.q
+    header = "customer,y," + ",".join(f"x{k + 1}" for k in range(q))
+    table = np.column_stack([design.customer, design.y, design.R])
+    np.savetxt(csv, table, delimiter=",", header=header, comments="",
+               fmt=["%d"] + ["%.10g"] * (1 + q))
+    cmd = ["Rscript", str(HERE / "bayesm_peer.R"), str(csv), str(iterations), str(short),
+           str(out)]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"Rscript failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    res = json.loads(out.read_text())
+    res["wall_seconds_of_rscript"] = round(time.perf_counter() - t0, 2)
+    return res
+
+
+def run_size(n_customers: int, args, tmpdir: Path) -> dict:
+    from manylift.sampler.gibbs_numba import NumbaBackend
+
+    print(f"\n== {n_customers:,} customers ==", flush=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data, _ = simulate_program(n_customers, args.campaigns, args.weeks,
+                                   random_state=args.seed)
+        design = build_inputs(data).design
+    del data
+    print(repr(design), flush=True)
+    res = {"size": {"customers": design.n_customers, "rows": design.n_rows, "K": design.K,
+                    "q": design.q, "rows_per_customer": round(design.n_rows
+                                                              / design.n_customers, 2),
+                    "campaigns": args.campaigns, "weeks": args.weeks},
+           "load_before": _load()}
+    ns = args.numba_sweeps or int(max(20, min(200, 4e7 / design.n_rows)))
+    numba_s = _time_backend(NumbaBackend(design, ModelSpec(), 1), ns)
+    res["manylift_numba"] = {"seconds_per_sweep": numba_s, "sweeps_timed": ns,
+                             "threads": int(__import__("numba").get_num_threads())}
+    print(f"manylift numba: {numba_s * 1e3:.2f} ms/sweep", flush=True)
+    if not args.skip_numpy:
+        nn = args.numpy_sweeps or int(max(3, min(30, 5e6 / design.n_rows)))
+        numpy_s = _time_backend(NumpyBackend(design, ModelSpec(), 1), nn, warm=1)
+        res["manylift_numpy"] = {"seconds_per_sweep": numpy_s, "sweeps_timed": nn}
+        print(f"manylift numpy: {numpy_s * 1e3:.2f} ms/sweep", flush=True)
+    b = run_bayesm(design, args.bayesm_iterations, args.bayesm_short, tmpdir)
+    res["bayesm"] = b
+    print(f"bayesm: {b['seconds_per_iteration'] * 1e3:.2f} ms/iteration "
+          f"({b['seconds_per_iteration_incl_setup'] * 1e3:.2f} incl. setup)", flush=True)
+    per = b["seconds_per_iteration"]
+    nthreads = res["manylift_numba"]["threads"]
+    res["ratio"] = {"bayesm_over_numba": per / numba_s,
+                    "bayesm_over_numba_per_core": per / (numba_s * nthreads),
+                    "bayesm_incl_setup_over_numba": b["seconds_per_iteration_incl_setup"]
+                    / numba_s}
+    if "manylift_numpy" in res:
+        res["ratio"]["bayesm_over_numpy"] = per / res["manylift_numpy"]["seconds_per_sweep"]
+    res["load_after"] = _load()
+    print(f"ratios: {res['ratio']}", flush=True)
+    return res
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[2000, 10_000, 20_000])
+    p.add_argument("--campaigns", type=int, default=140)
+    p.add_argument("--weeks", type=int, default=96)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bayesm-iterations", type=int, default=300)
+    p.add_argument("--bayesm-short", type=int, default=20)
+    p.add_argument("--numba-sweeps", type=int, default=None)
+    p.add_argument("--numpy-sweeps", type=int, default=None)
+    p.add_argument("--skip-numpy", action="store_true")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/bayesm.json"))
+    args = p.parse_args(argv)
+    if shutil.which("Rscript") is None:
+        print("Rscript not found: install R and bayesm (apt-get install r-cran-bayesm).",
+              file=sys.stderr)
+        return 2
+    result = {"benchmark": "bench_bayesm", "command": " ".join(["python", *sys.argv]),
+              "machine": _machine(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+              "sizes": {}}
+    with tempfile.TemporaryDirectory(prefix="manylift_bayesm_") as tmp:
+        for n in args.sizes:
+            result["sizes"][str(n)] = run_size(n, args, Path(tmp))
+            write_json(args.out, result)  # after every size, so a killed run keeps what it has
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
