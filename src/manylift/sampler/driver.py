@@ -180,6 +180,11 @@ def run_sampler(
                    dynamic_ncols=True, mininterval=0.5)
     t0 = time.perf_counter()
     last_ck = sweep
+    # The K x K and q x q linear algebra of a sweep is small: multithreaded BLAS only fights
+    # with the sweep's own threads (numba / XLA) for the cores, so keep it single-threaded.
+    from threadpoolctl import threadpool_limits
+
+    limiter = threadpool_limits(limits=1, user_api="blas")
     try:
         while sweep < total:
             if sweep < W:
@@ -221,6 +226,7 @@ def run_sampler(
             ) from None
         raise
     finally:
+        limiter.restore_original_limits()
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - t0

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from scipy.linalg import cho_solve, solve_triangular
 
 from manylift._core.errors import SamplerError
 from manylift.sampler.design import Design, effect_coding
@@ -241,8 +242,8 @@ class NumbaBackend:
         b = (self._Fty - alpha @ FtRu) / sigma2
         P = d.FtF / sigma2 + np.eye(d.K) / spec.theta_prior_var
         L = np.linalg.cholesky(P)
-        mean = np.linalg.solve(L.T, np.linalg.solve(L, b))
-        theta = mean + np.linalg.solve(L.T, rng.standard_normal(d.K))
+        mean = cho_solve((L, True), b)
+        theta = mean + solve_triangular(L.T, rng.standard_normal(d.K), lower=False)
         loglik = -0.5 * N * np.log(2 * np.pi * sigma2) - 0.5 * sse / sigma2
         return State(theta, sigma2, omega_inv, u), loglik
 

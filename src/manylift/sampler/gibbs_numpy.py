@@ -15,6 +15,7 @@ Experiments" (the full conditionals used here).
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import cho_solve, solve_triangular
 
 from manylift.sampler.design import Design
 from manylift.sampler.state import Info, ModelSpec, State
@@ -128,8 +129,8 @@ def step(rng: np.random.Generator, state: State, design: Design, spec: ModelSpec
     P = design.FtF / sigma2 + np.eye(design.K) / spec.theta_prior_var
     b = design.Ft_dot(yr) / sigma2
     L = np.linalg.cholesky(P)
-    mean = np.linalg.solve(L.T, np.linalg.solve(L, b))
-    theta = mean + np.linalg.solve(L.T, rng.standard_normal(design.K))
+    mean = cho_solve((L, True), b)
+    theta = mean + solve_triangular(L.T, rng.standard_normal(design.K), lower=False)
     # 2. 1/sigma^2 | rest ~ Gamma(a0 + N/2, scale = 1 / (1/b0 + SSE/2))
     fixed = design.F_dot(theta)
     e = yr - fixed
