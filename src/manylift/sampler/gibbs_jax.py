@@ -730,7 +730,7 @@ class JaxBackend:
         """
         import jax.numpy as jnp
 
-        if self._states is None:
+        if self._states is None or self._keys is None:
             raise SamplerError("JaxBackend.run was called before init(seeds).")
         n_sweeps = int(n_sweeps)
         if n_sweeps < 1:
