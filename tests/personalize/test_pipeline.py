@@ -58,7 +58,7 @@ def test_control_resolution_follows_the_design():
     assert resolve_control(["a", "control", "b"]) == "control"
     with pytest.raises(DataError, match="Cannot tell which treatment value is the control"):
         resolve_control(["a", "b", "c"])
-    with pytest.raises(DataError, match="candidates"):
+    with pytest.raises(DataError, match="several look like a control"):
         resolve_control(["no mail", "control"])
     assert resolve_control(["a", "b"], control="b") == "b"
 

@@ -227,9 +227,9 @@ def test_resolve_control_rules():
     assert resolve_control([True, False]) is False
     assert resolve_control(["Mens E-Mail", "No E-Mail", "Womens E-Mail"]) == "No E-Mail"
     assert resolve_control(["A", "B"], control="B") == "B"
-    with pytest.raises(DataError, match="Pass it as `control`"):
+    with pytest.raises(DataError, match="Cannot tell which treatment value is the control"):
         resolve_control(["A", "B", "C"])
-    with pytest.raises(DataError, match="'Z' does not occur"):
+    with pytest.raises(DataError, match="'Z' is not in the treatment column"):
         resolve_control(["A", "B"], control="Z")
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from manylift._core.checks import example_ids
-from manylift._core.errors import ColumnError, DataError
+from manylift._core.errors import ColumnError
 from manylift._core.rng import as_generator, seed_int
 from manylift.personalize._common import (
     Interval,
@@ -35,6 +35,7 @@ from manylift.personalize.estimation import ParameterEstimates, estimate_paramet
 from manylift.personalize.methods import METHODS
 from manylift.personalize.montecarlo import GainSimulation, simulate_gain
 from manylift.personalize.sensitivity import SensitivityResult, sensitivity
+from manylift.single._data import resolve_control
 
 __all__ = [
     "PersonalizationResult",
@@ -272,31 +273,6 @@ def analyze_personalization(
 
 
 _CONTROL_PATTERN = re.compile(r"control|\bno\b", re.IGNORECASE)
-
-
-def resolve_control(labels, control=None):
-    """The control arm: ``control`` if given; else 0 if it is a label; else the only
-    label containing "control" or the word "no" (DESIGN.md section 5b)."""
-    labels = list(labels)
-    if control is not None:
-        for lab in labels:
-            if lab == control or str(lab) == str(control):
-                return lab
-        raise DataError(
-            f"The control value {control!r} is not among the treatment values "
-            f"{example_ids(labels, 10)}. Pass one of them with --control."
-        )
-    for lab in labels:
-        if not isinstance(lab, bool | np.bool_) and str(lab) == "0":
-            return lab
-    hits = [lab for lab in labels if _CONTROL_PATTERN.search(str(lab))]
-    if len(hits) == 1:
-        return hits[0]
-    raise DataError(
-        f"Cannot tell which treatment value is the control among {example_ids(labels, 10)}"
-        + (f" (candidates: {example_ids(hits)})" if hits else "")
-        + ". Name it with --control VALUE (control=... in Python)."
-    )
 
 
 def prepare_covariates(frame: pd.DataFrame, covariates=None, exclude=()) -> pd.DataFrame:

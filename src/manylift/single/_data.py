@@ -97,9 +97,13 @@ def resolve_control(values, control=None):
             f"The control value {control!r} is not in the treatment column; its values are "
             f"{example_ids(listed, 10)}. Pass one of them with --control / control=."
         )
+    numeric = [lab for lab in labels if isinstance(lab, int | float | np.integer | np.floating)
+               and not isinstance(lab, bool | np.bool_)]
+    if labels.size and len(numeric) == labels.size and {float(v) for v in numeric} <= {0.0, 1.0}:
+        return 0  # a 0/1 column: 0 is the control, even when no row has it (caught downstream)
     for lab in labels:
         if isinstance(lab, bool | np.bool_) and not lab:
-            return lab  # a True/False treatment column: False is the control
+            return False  # a True/False treatment column: False is the control
         if isinstance(lab, int | float | np.integer | np.floating) and float(lab) == 0:
             return lab
     hits = [lab for lab in labels if isinstance(lab, str) and _CONTROL_WORD.search(lab)]

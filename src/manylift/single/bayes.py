@@ -55,6 +55,7 @@ from manylift._core.errors import (
     ModelError,
 )
 from manylift._core.rng import seed_int
+from manylift.single._data import resolve_control
 
 __all__ = [
     "BayesPriors",
@@ -439,39 +440,6 @@ class PredictiveCheck:
 _CONTROL_WORDS = re.compile(r"\b(control|no|none|holdout|hold-out)\b", re.IGNORECASE)
 
 
-def resolve_control(values, control=None, name: str = "treatment"):
-    """Pick the control value of a treatment column.
-
-    ``control`` if given (it must occur); else 0 when the column holds 0/1
-    (or booleans); else the only label containing the word "control", "no",
-    "none" or "holdout" (e.g. ``"No E-Mail"``); else an error asking for it.
-    """
-    s = pd.Series(values)
-    uniq = pd.unique(s.dropna())
-    if control is not None:
-        matches = [u for u in uniq if u == control or str(u) == str(control)]
-        if not matches:
-            raise DataError(
-                f"The control value {control!r} does not occur in column {name!r} "
-                f"(values: {example_ids(sorted(map(str, uniq)), 10)}). Pass one of them as "
-                f"`control`/--control."
-            )
-        return matches[0]
-    if pd.api.types.is_bool_dtype(s):
-        return False
-    if pd.api.types.is_numeric_dtype(s) and set(np.asarray(uniq, dtype=float)) <= {0.0, 1.0}:
-        return 0
-    labels = [u for u in uniq if _CONTROL_WORDS.search(str(u))]
-    if len(labels) == 1:
-        return labels[0]
-    raise DataError(
-        f"Cannot tell the control value of column {name!r}: it holds "
-        f"{len(uniq)} values ({example_ids(sorted(map(str, uniq)), 10)}) and "
-        f"{'none' if not labels else len(labels)} of them look like a control label. "
-        f"Pass it as `control`/--control."
-    )
-
-
 @dataclass(frozen=True, eq=False)
 class _Design:
     treatment: np.ndarray  # 0/1 float
@@ -516,7 +484,7 @@ def _prepare(data, treatment, outcome, segment, covariates, control, family) -> 
                 f"Column {col!r} has {n_na} missing value(s) (e.g. rows "
                 f"{example_ids(np.flatnonzero(data[col].isna().to_numpy()))}). Drop those rows first."
             )
-    ctrl = resolve_control(data[treatment], control, treatment)
+    ctrl = resolve_control(data[treatment], control)
     t_col = data[treatment]
     is_control = (t_col == ctrl).to_numpy() | (t_col.astype(str) == str(ctrl)).to_numpy()
     w = (~is_control).astype(float)
