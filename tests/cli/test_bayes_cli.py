@@ -84,7 +84,7 @@ def test_bayes_cli_input_errors(tmp_path, capsys):
     assert main(base + [str(path), "--dataset", "hillstrom"]) == 2
     assert "either DATA" in capsys.readouterr().err
     assert main(base + [str(path)]) == 2
-    assert "Pass it as `control`/--control" in capsys.readouterr().err
+    assert "Name it with --control VALUE" in capsys.readouterr().err
     assert main(["bayes", str(path), "--treatment", "arm", "--outcome", "nope", "--segment",
                  "seg", "--out", str(tmp_path / "o")]) == 2
     assert "'nope' is not in the data" in capsys.readouterr().err

@@ -500,7 +500,7 @@ def px_scale_step(z, u, omega_inv, RtR, m, sigma2, spec: ModelSpec, n_newton: in
 # ---------------------------------------------------------------------------
 def init(key, jd: JaxDesign, spec: ModelSpec) -> State:
     """Dispersed starting values, as the numpy reference: theta near 0, sigma^2 from y,
-    Omega = I times a random scale, u = small noise."""
+    u ~ N(0, s0^2 I) and Omega = s0^2 I with s0 = 0.2 sd(y) times a random factor."""
     import jax
     import jax.numpy as jnp
     from jax.scipy.special import ndtr
@@ -511,9 +511,10 @@ def init(key, jd: JaxDesign, spec: ModelSpec) -> State:
     sd_y = jnp.std(jd.y.astype(jnp.float64))
     sd_y = jnp.where(sd_y > 0, sd_y, 1.0)
     theta = 0.1 * sd_y * z[:K]
-    u = 0.1 * z[K:K + n * q].reshape(n, q)
+    s0 = 0.2 * sd_y * jnp.sqrt(0.5 + 1.5 * ndtr(z[-1]))
+    u = s0 * z[K:K + n * q].reshape(n, q)
     sigma2 = sd_y**2 * (0.5 + ndtr(z[-2]))
-    omega_inv = jnp.eye(q) * (0.5 + 1.5 * ndtr(z[-1]))
+    omega_inv = jnp.eye(q) / s0**2
     return State(theta, sigma2, omega_inv, u)
 
 

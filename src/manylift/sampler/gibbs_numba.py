@@ -285,7 +285,10 @@ def _px_alpha(rng, A, b, lam, spec, q, n_newton: int = 12):
     beta = np.zeros(q)
     for _ in range(n_newton):
         _, g, H = px_log_density(beta, lam, A, b, nu, c)
-        beta = beta - np.clip(np.linalg.solve(H, g), -1.0, 1.0)
+        try:
+            beta = beta - np.clip(np.linalg.solve(H, g), -1.0, 1.0)
+        except np.linalg.LinAlgError:
+            return np.ones(q)
     _, _, H = px_log_density(beta, lam, A, b, nu, c)
     try:
         Lp = np.linalg.cholesky(-H)

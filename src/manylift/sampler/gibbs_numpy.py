@@ -41,13 +41,19 @@ def sample_wishart(rng: np.random.Generator, df: float, scale: np.ndarray) -> np
 
 
 def init(rng: np.random.Generator, design: Design, spec: ModelSpec) -> State:
-    """Dispersed starting values: theta near 0, sigma^2 from y, Omega = I, u = 0 plus noise."""
+    """Dispersed starting values: theta near 0, sigma^2 from y, u ~ N(0, Omega0).
+
+    Omega0 = s0^2 I with s0 = 0.2 sd(y) times a random factor: a starting scale of the
+    customer effects comparable to the data's.  (Starting u near 0 would make the first
+    Omega draw tiny and leave sigma_u stuck near zero for many sweeps.)
+    """
     q = design.q
     sd_y = float(np.std(design.y)) or 1.0
     theta = rng.normal(0, 0.1 * sd_y, design.K)
     sigma2 = float(sd_y**2 * rng.uniform(0.5, 1.5))
-    omega_inv = np.eye(q) * rng.uniform(0.5, 2.0)
-    u = rng.normal(0, 0.1, (design.n_customers, q))
+    s0 = 0.2 * sd_y * np.sqrt(rng.uniform(0.5, 2.0))
+    omega_inv = np.eye(q) / s0**2
+    u = rng.normal(0, s0, (design.n_customers, q))
     return State(theta, sigma2, omega_inv, u)
 
 
@@ -90,7 +96,10 @@ def px_scale_step(rng, u, omega_inv, RtR, m, sigma2, spec, n_newton: int = 12):
     beta = np.zeros(q)
     for _ in range(n_newton):
         _, g, H = px_log_density(beta, lam, A, b, nu, c)
-        step_ = np.linalg.solve(H, g)
+        try:
+            step_ = np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            return u, omega_inv, False
         beta = beta - np.clip(step_, -1.0, 1.0)
     f_mode, _, H = px_log_density(beta, lam, A, b, nu, c)
     prec = -H
