@@ -25,9 +25,25 @@ from manylift.policy.rules import (
     risk_adjusted_rule,
     top_k_rule,
 )
+from manylift.policy.tiers import (
+    BayesDecision,
+    DecisionTable,
+    TierThresholds,
+    assign_tiers,
+    bayes_decisioning,
+    breakeven_uplift,
+    decision_table,
+)
 from manylift.policy.tree import ProfitPolicyTree
 
 __all__ = [
+    "BayesDecision",
+    "DecisionTable",
+    "TierThresholds",
+    "assign_tiers",
+    "bayes_decisioning",
+    "breakeven_uplift",
+    "decision_table",
     "POLICY_RULES",
     "PolicyProfit",
     "ProfitCurve",

@@ -16,6 +16,14 @@ from manylift.single.ate import (
     manski_bounds,
     trimming_sweep,
 )
+from manylift.single.bayes import (
+    BayesDiagnostics,
+    BayesianUplift,
+    BayesPriors,
+    OverallEffect,
+    PredictiveCheck,
+    SegmentEffects,
+)
 from manylift.single.learners import (
     LEARNERS,
     CateLearner,
@@ -42,6 +50,12 @@ from manylift.single.validation import (
 )
 
 __all__ = [
+    "BayesDiagnostics",
+    "BayesPriors",
+    "BayesianUplift",
+    "OverallEffect",
+    "PredictiveCheck",
+    "SegmentEffects",
     "ATEResult",
     "ATE_ESTIMATORS",
     "CalibrationResult",
