@@ -32,6 +32,7 @@ __all__ = ["__version__", *sorted(_LAZY)]
 from manylift._core.hooks import register_hook as _register_hook  # noqa: E402
 
 _register_hook("pooled_report", "manylift.report.pooled:pooled_report")
+_register_hook("pooled_decompose", "manylift.decomposition.decompose:decompose")
 _register_hook("pooled_extra_results", "manylift.design.pooled_extras:pooled_extra_results")
 
 

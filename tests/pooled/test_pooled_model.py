@@ -123,3 +123,46 @@ def test_bad_inputs_fail_before_sampling():
     data = ExperimentData.from_frame(one_campaign)
     with pytest.raises(TooFewUnitsError, match="at least 2 campaigns"):
         PooledModel(n_chains=1, n_warmup=1, n_draws=1, progress=False).fit(data)
+
+
+def test_ctrl_c_leaves_a_checkpoint_that_resumes_to_the_same_draws(tmp_path):
+    from manylift._core.errors import SamplerError
+
+    data, _ = simulate_program(200, 4, 10, random_state=0)
+    kw = dict(n_chains=2, n_warmup=10, n_draws=20, backend="numpy", progress=False,
+              checkpoint_every=5, random_state=2)
+    full = PooledModel(**kw).fit(data)
+
+    ck = tmp_path / "ck.npz"
+    import os
+    import signal
+
+    import manylift.pooled.model as pm
+
+    original = pm.StreamingCustomers.__call__
+
+    def interrupting(self, chain, draw, state):  # a real SIGINT (Ctrl-C) at the 8th draw
+        original(self, chain, draw, state)
+        if draw == 7 and chain == 0:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    pm.StreamingCustomers.__call__ = interrupting
+    try:
+        with pytest.raises(SamplerError, match="checkpoint was written"):
+            PooledModel(**kw).fit(data, checkpoint=ck)
+    finally:
+        pm.StreamingCustomers.__call__ = original
+    assert ck.exists()
+    resumed = PooledModel(**kw).fit(data, checkpoint=ck, resume=True)
+    np.testing.assert_array_equal(full.run.theta, resumed.run.theta)
+    np.testing.assert_array_equal(full.customers["mean"], resumed.customers["mean"])
+
+
+def test_decompose_method_reaches_the_decomposition_layer():
+    data, _ = simulate_program(300, 5, 30, random_state=2)
+    fit = PooledModel(n_chains=1, n_warmup=20, n_draws=20, backend="numpy",
+                      progress=False).fit(data)
+    dec = fit.decompose()
+    shares = dec.variance_share.to_dict()
+    total = sum(v["mean"] for k, v in shares.items() if isinstance(v, dict) and "mean" in v)
+    assert abs(total - 1) < 1e-6

@@ -237,6 +237,16 @@ class PooledFit:
 
         return campaign_effects(self)
 
+    def decompose(self):
+        """Variance shares, Shapley values and effect curves (a ``Decomposition``).
+
+        The decomposition layer sits below this one; it is reached through the hook
+        registry (see :meth:`report`).
+        """
+        from manylift._core.hooks import get_hook
+
+        return get_hook("pooled_decompose")(self)
+
     def _holdout_results(self) -> dict:
         if not np.asarray(self.inputs.holdout).any():
             return {"validation": None, "policy": None}

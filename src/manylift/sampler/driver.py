@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -185,6 +187,12 @@ def run_sampler(
     from threadpoolctl import threadpool_limits
 
     limiter = threadpool_limits(limits=1, user_api="blas")
+    # Ctrl-C: note it and stop at the next consistent point (all chains at the same sweep,
+    # draws recorded), so the checkpoint written there resumes exactly.
+    interrupted = []
+    previous_handler = None
+    if threading.current_thread() is threading.main_thread():
+        previous_handler = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
     try:
         while sweep < total:
             if sweep < W:
@@ -211,6 +219,8 @@ def run_sampler(
                 _save_checkpoint(checkpoint, backend, sweep, traces,
                                  accumulator.state_dict() if accumulator else None, fp)
                 last_ck = sweep
+            if interrupted:
+                raise KeyboardInterrupt
             if stop_after is not None and sweep >= stop_after:
                 if checkpoint is not None and last_ck != sweep:
                     _save_checkpoint(checkpoint, backend, sweep, traces,
@@ -226,6 +236,8 @@ def run_sampler(
             ) from None
         raise
     finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGINT, previous_handler)
         limiter.restore_original_limits()
         if bar is not None:
             bar.close()

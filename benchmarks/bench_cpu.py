@@ -1,0 +1,149 @@
+"""CPU fast path (numba fused sweep) at paper scale: seconds per sweep, throughput, floor, memory.
+
+    python benchmarks/bench_cpu.py                      # 584k customers, 140 campaigns, 96 weeks
+    python benchmarks/bench_cpu.py --customers 20000    # quick
+
+Measures, in one process: the numba sweep with 1 thread and with all cores (minimum and median
+over repeated sweeps, excluding the JIT compile), the numpy reference sweep (the baseline, same
+data, same run), the copy bandwidth of this machine, the bytes a sweep of this layout must read,
+and peak memory (VmHWM).  Writes benchmarks/results/cpu.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+import warnings
+
+import numpy as np
+
+PAPER_ROW_SWEEPS_PER_CORE_SECOND = 16e6 * 25_000 / (8 * 3600 * 8)  # 1.74 million
+
+
+def vm_hwm_gib() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM"):
+                return int(line.split()[1]) / 2**20
+    return float("nan")
+
+
+def copy_bandwidth_gbs(n_bytes: int = 512 * 2**20, repeats: int = 5) -> float:
+    a = np.ones(n_bytes // 8)
+    b = np.empty_like(a)
+    best = np.inf
+    for _ in range(repeats):
+        t = time.perf_counter()
+        np.copyto(b, a)
+        best = min(best, time.perf_counter() - t)
+    return 2 * n_bytes / best / 1e9  # read + write
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def time_sweeps(backend, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        backend.run(1)
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--customers", type=int, default=584_000)
+    ap.add_argument("--campaigns", type=int, default=140)
+    ap.add_argument("--weeks", type=int, default=96)
+    ap.add_argument("--sweeps", type=int, default=10)
+    ap.add_argument("--numpy-sweeps", type=int, default=2)
+    ap.add_argument("--out", default="benchmarks/results/cpu.json")
+    args = ap.parse_args()
+
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    from manylift._core.atomic import write_json
+    from manylift.pooled.build import build_inputs
+    from manylift.sampler.backends import NumpyBackend
+    from manylift.sampler.gibbs_numba import NumbaBackend
+    from manylift.sampler.state import ModelSpec
+    from manylift.simulate.program import simulate_program
+
+    load_before = os.getloadavg()
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data, _ = simulate_program(args.customers, args.campaigns, args.weeks, random_state=0)
+        design = build_inputs(data).design
+    del data
+    t_build = time.perf_counter() - t0
+    N, n = design.n_rows, design.n_customers
+    print(f"{design}  (simulate + build {t_build:.1f} s)")
+    spec = ModelSpec()
+    results: dict = {"rows": N, "customers": n, "K": design.K, "q": design.q,
+                     "build_seconds": t_build}
+    with threadpool_limits(1, user_api="blas"):
+        nb = NumbaBackend(design, spec, 1)
+        nb.init(np.random.SeedSequence(0).spawn(1))
+        t = time.perf_counter()
+        nb.run(1)  # JIT compile (cached on disk after the first run)
+        results["numba_first_sweep_seconds"] = time.perf_counter() - t
+        threads_all = numba.config.NUMBA_NUM_THREADS
+        for threads in sorted({1, threads_all}):
+            numba.set_num_threads(threads)
+            ts = time_sweeps(nb, args.sweeps)
+            results[f"numba_{threads}_threads"] = {
+                "seconds_min": min(ts), "seconds_median": float(np.median(ts)),
+                "row_sweeps_per_core_second": N / min(ts) / threads,
+                "vs_paper_per_core": N / min(ts) / threads / PAPER_ROW_SWEEPS_PER_CORE_SECOND,
+            }
+            print(f"numba, {threads} thread(s): {min(ts) * 1e3:.1f} ms per sweep (min), "
+                  f"{N / min(ts) / threads / 1e6:.1f} M row-sweeps per core-second")
+        numba.set_num_threads(threads_all)
+        npb = NumpyBackend(design, spec, 1)
+        npb.init(np.random.SeedSequence(0).spawn(1))
+        ts = time_sweeps(npb, args.numpy_sweeps)
+        results["numpy_1_thread"] = {"seconds_min": min(ts),
+                                     "row_sweeps_per_core_second": N / min(ts)}
+        print(f"numpy reference: {min(ts):.3f} s per sweep")
+        best_numba = results["numba_1_threads"]["seconds_min"]
+        results["numba_vs_numpy_one_core"] = min(ts) / best_numba
+    bw = copy_bandwidth_gbs()
+    # bytes a sweep of this layout reads: codes (8 int32), w, 4 columns of R (float64), plus
+    # per-customer arrays (RtR q x q, Rty q, DtR d x q, z q) amortised over rows
+    d = design.dense.shape[1]
+    per_row = design.codes.shape[1] * 4 + 8 + design.q * 8
+    per_customer = (design.q * design.q + design.q + d * design.q + 2 * design.q) * 8
+    bytes_sweep = N * per_row + n * per_customer
+    results.update({
+        "copy_bandwidth_GBps": bw,
+        "bytes_per_sweep": bytes_sweep,
+        "bandwidth_floor_seconds": bytes_sweep / (bw * 1e9),
+        "peak_rss_GiB": vm_hwm_gib(),
+        "paper_row_sweeps_per_core_second": PAPER_ROW_SWEEPS_PER_CORE_SECOND,
+        "machine": {"nproc": os.cpu_count(), "cpu": cpu_model(),
+                    "python": platform.python_version(), "numpy": np.__version__,
+                    "numba": numba.__version__},
+        "load_before": load_before, "load_after": os.getloadavg(),
+    })
+    best = min(results[f"numba_{t}_threads"]["seconds_min"] for t in sorted({1, threads_all}))
+    results["distance_to_floor"] = best / results["bandwidth_floor_seconds"]
+    print(f"floor {results['bandwidth_floor_seconds'] * 1e3:.1f} ms ({bytes_sweep / 1e9:.2f} GB at "
+          f"{bw:.1f} GB/s); peak RSS {results['peak_rss_GiB']:.1f} GiB")
+    write_json(args.out, results)
+
+
+if __name__ == "__main__":
+    main()
