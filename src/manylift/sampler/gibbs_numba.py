@@ -95,7 +95,7 @@ def sweep_pass(codes, times_w, w, R, starts, RtR, Rty, DtR, theta_d, full, offse
     acc_G = np.zeros((n_chunks, q, q))
     acc_S = np.zeros((n_chunks, q, q))
     acc_Fd = np.zeros((n_chunks, q, d))
-    acc_Fc = np.zeros((n_chunks, q, total))
+    acc_Fc = np.zeros((n_chunks, total, q))
     per = (n + n_chunks - 1) // n_chunks
     inv_s2 = 1.0 / sigma2
     for ch in prange(n_chunks):
@@ -103,6 +103,7 @@ def sweep_pass(codes, times_w, w, R, starts, RtR, Rty, DtR, theta_d, full, offse
         m = np.empty(q)
         ui = np.empty(q)
         v = np.empty(q)
+        vw = np.empty(q)
         Lbuf = np.zeros((q, q))
         vbuf = np.empty(q)
         c_loc = np.zeros(q)
@@ -121,11 +122,15 @@ def sweep_pass(codes, times_w, w, R, starts, RtR, Rty, DtR, theta_d, full, offse
                     s -= DtR[i, k, a] * theta_d[k]
                 m[a] = s
             for j in range(r0, r1):
-                wj = w[j]
-                g = 0.0
+                g0 = 0.0
+                g1 = 0.0
                 for b in range(B):
                     val = full[offsets[b] + codes[j, b]]
-                    g += val * wj if times_w[b] else val
+                    if times_w[b]:
+                        g1 += val
+                    else:
+                        g0 += val
+                g = g0 + g1 * w[j]
                 for a in range(q):
                     m[a] -= R[j, a] * g
             for a in range(q):
@@ -141,26 +146,28 @@ def sweep_pass(codes, times_w, w, R, starts, RtR, Rty, DtR, theta_d, full, offse
                     S_loc[a, b2] += ui[a] * ui[b2]
                 for k in range(d):
                     Fd[a, k] += DtR[i, k, a] * ui[a]
-            # second look at the same rows (in cache): categorical part of F'(R_k u_k)
+            # second look at the same rows (in cache): categorical part of F'(R_k u_k);
+            # Fc is (levels, q) so the q sums of one level share a cache line
             for j in range(r0, r1):
                 wj = w[j]
                 for a in range(q):
                     v[a] = R[j, a] * ui[a]
+                    vw[a] = v[a] * wj
                 for b in range(B):
                     col = offsets[b] + codes[j, b]
                     if times_w[b]:
                         for a in range(q):
-                            Fc[a, col] += v[a] * wj
+                            Fc[col, a] += vw[a]
                     else:
                         for a in range(q):
-                            Fc[a, col] += v[a]
+                            Fc[col, a] += v[a]
         for a in range(q):
             acc_c[ch, a] = c_loc[a]
             for b2 in range(q):
                 acc_G[ch, a, b2] = G_loc[a, b2]
                 acc_S[ch, a, b2] = S_loc[a, b2]
     return (u, acc_c.sum(axis=0), acc_G.sum(axis=0), acc_S.sum(axis=0),
-            acc_Fd.sum(axis=0), acc_Fc.sum(axis=0))
+            acc_Fd.sum(axis=0), acc_Fc.sum(axis=0).T.copy())
 
 
 class NumbaBackend:
@@ -179,7 +186,9 @@ class NumbaBackend:
         self._As = [effect_coding(L) for L in d.n_levels]
         self._offsets = np.concatenate([[0], np.cumsum(d.n_levels)]).astype(np.int64)
         self._times_w = np.array(d.times_w, dtype=np.bool_)
-        self._codes = np.ascontiguousarray(d.codes, dtype=np.int32)
+        # compact codes: two bytes per term where the levels allow (less to read per row)
+        code_type = np.int16 if int(np.max(d.n_levels, initial=1)) < 2**15 else np.int32
+        self._codes = np.ascontiguousarray(d.codes, dtype=code_type)
         self._R = np.ascontiguousarray(d.R)
         self._Fty = d.Ft_dot(d.y)
         self._yty = float(d.y @ d.y)
