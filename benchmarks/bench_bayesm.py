@@ -46,6 +46,8 @@ from pathlib import Path
 
 # see bench_nuts.py: numba's OpenMP layer spins and starves OpenBLAS in the same sweep
 os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+# and one BLAS thread for the K x K algebra of the sweep (see bench_nuts.py); R inherits it
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
@@ -87,6 +89,7 @@ def _machine() -> dict:
             "python": sys.version.split()[0], "numpy": np.__version__,
             "numba": numba.__version__, "numba_threads": numba.get_num_threads(),
             "numba_threading_layer": os.environ.get("NUMBA_THREADING_LAYER"),
+            "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
             "platform": platform.platform()}
 
 

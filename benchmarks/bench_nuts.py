@@ -46,6 +46,10 @@ import numpy as np
 # here: ~10x slower sweeps on 2 cores). The workqueue layer does not spin. Set before numba
 # is imported; override by setting NUMBA_THREADING_LAYER yourself.
 os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+# A multi-threaded OpenBLAS on this loaded 2-core machine took 38-59 ms for the 513 x 513
+# Cholesky of the theta block (0.5 ms single-threaded): the small dense algebra of a sweep is
+# faster on one BLAS thread. XLA (NumPyro) does not use OpenBLAS.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from manylift._core.atomic import write_json  # noqa: E402
 from manylift.pooled.build import build_inputs  # noqa: E402
@@ -242,6 +246,7 @@ def _machine() -> dict:
             "numpyro": numpyro.__version__, "numba": numba.__version__,
             "numba_threads": numba.get_num_threads(),
             "numba_threading_layer": os.environ.get("NUMBA_THREADING_LAYER"),
+            "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
             "jax_devices": [str(d) for d in jax.devices()], "platform": platform.platform()}
 
 
