@@ -124,7 +124,7 @@ def main() -> None:
     # bytes a sweep of this layout reads: codes (8 int32), w, 4 columns of R (float64), plus
     # per-customer arrays (RtR q x q, Rty q, DtR d x q, z q) amortised over rows
     d = design.dense.shape[1]
-    per_row = design.codes.shape[1] * 4 + 8 + design.q * 8
+    per_row = design.codes.shape[1] * nb._codes.itemsize + 8 + design.q * 8
     per_customer = (design.q * design.q + design.q + d * design.q + 2 * design.q) * 8
     bytes_sweep = N * per_row + n * per_customer
     results.update({
