@@ -177,20 +177,20 @@ class ShardedDesign:
 
     Sharded along ``AXIS`` (leading axis ``n_shards``): ``y`` (S, Nl), ``customer``
     (S, Nl) int32 index within the shard, ``R`` (S, q, Nl), ``dense`` (S, d, Nl),
-    ``cells`` (S, G, Nl), ``w`` (S, Nl), ``mask`` (S, Nl) 1 for real rows, ``RtR``
+    ``cells`` (S, G, Nl) (joint code and arm), ``mask`` (S, Nl) 1 for real rows, ``RtR``
     (S, nl, q, q), ``cmask`` (S, nl) 1 for real customers.  Replicated:
     ``members``, ``evecs``, ``evals`` (as in :class:`~manylift.sampler.gibbs_jax.JaxDesign`).
     """
 
-    _sharded = ("y", "customer", "R", "dense", "cells", "w", "mask", "RtR", "cmask")
+    _sharded = ("y", "customer", "R", "dense", "cells", "mask", "RtR", "cmask")
     _replicated = ("members", "evecs", "evals")
     _fields = _sharded + _replicated
 
-    def __init__(self, slayout: ShardLayout, y, customer, R, dense, cells, w, mask, RtR, cmask,
+    def __init__(self, slayout: ShardLayout, y, customer, R, dense, cells, mask, RtR, cmask,
                  members, evecs, evals, plan: ShardPlan | None = None):
         self.slayout = slayout
         self.y, self.customer, self.R, self.dense, self.cells = y, customer, R, dense, cells
-        self.w, self.mask, self.RtR, self.cmask = w, mask, RtR, cmask
+        self.mask, self.RtR, self.cmask = mask, RtR, cmask
         self.members, self.evecs, self.evals = members, evecs, evals
         self.plan = plan
 
@@ -325,7 +325,6 @@ def to_sharded_design(design: Design, mesh, n_shards: int | None = None, dtype: 
         "R": _pad_rows(np.ascontiguousarray(design.R.T, fd), plan),
         "dense": _pad_rows(np.ascontiguousarray(design.dense.T, fd), plan),
         "cells": _pad_rows(np.asarray(jd.cells), plan),
-        "w": _pad_rows(design.w.astype(fd), plan),
         "mask": _pad_rows(np.ones(design.n_rows, fd), plan),
         "RtR": _pad_customers(design.RtR.astype(np.float64), plan),
         "cmask": cmask,
@@ -344,8 +343,10 @@ def to_sharded_design(design: Design, mesh, n_shards: int | None = None, dtype: 
 # ---------------------------------------------------------------------------
 def _local_jd(lo: GJ.Layout, sd: ShardedDesign, s_arrays) -> GJ.JaxDesign:
     """One logical shard as a JaxDesign, so F_dot / Ft_dot apply unchanged."""
-    y, customer, R, dense, cells, w = s_arrays
-    return GJ.JaxDesign(lo, y, customer, R, dense, cells, sd.members, w, sd.evecs, sd.evals, None)
+    y, customer, R, dense, cells = s_arrays
+    # w is not stored: the arm is folded into the joint codes (cells)
+    return GJ.JaxDesign(lo, y, customer, R, dense, cells, sd.members, None, sd.evecs, sd.evals,
+                        None)
 
 
 def _gsum(parts):
@@ -451,7 +452,7 @@ def _local_step(key, state: State, sd: ShardedDesign, spec: ModelSpec):
     z_theta, z_wish, z_px = znorm[:K], znorm[K:K + n_wish], znorm[K + n_wish:]
     z_u = _per_shard(lambda s: jax.random.normal(jax.random.fold_in(k_u, s), (nl, q), f64),
                      _shard_ids(S_local))
-    rows = (sd.y, sd.customer, sd.R, sd.dense, sd.cells, sd.w)
+    rows = (sd.y, sd.customer, sd.R, sd.dense, sd.cells)
 
     # pass 1 (per shard): F'(y - R u) and S_u, summed over shards
     def pass1(arrays, mask, u_s):
