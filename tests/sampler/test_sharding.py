@@ -6,7 +6,8 @@
   set before JAX starts: the sharded run uses the same random numbers as the
   one-device run (trajectories agree to rounding), the log-likelihood built
   from the all-reduced sums equals a direct computation on the gathered state,
-  checkpoint/resume through get_rng/set_states is exact, and the posterior
+  checkpoint/resume through get_rng/set_states (and through run_sampler) is
+  exact, and the posterior
   (taubar, sigma, sigma_u) agrees with the numpy reference sampler within
   Monte Carlo error.
 """
@@ -189,6 +190,18 @@ _SCRIPT = textwrap.dedent("""
     resumed = c.run(L)
     res["resume_equal"] = all(np.array_equal(going_on[k], resumed[k]) for k in keys)
     res["n_traces"] = b4.n_traces
+    # the driver: stopped after a checkpoint and resumed gives the uninterrupted draws
+    from manylift.sampler.driver import SamplerSettings, run_sampler
+    settings = SamplerSettings(n_chains=C, n_warmup=8, n_draws=2, thin=8, random_state=7,
+                               checkpoint_every=8)
+    new = lambda: SH.ShardedJaxBackend(design, spec, C, mesh=SH.make_mesh(4), n_shards=4)
+    full = run_sampler(new(), settings, progress=False)
+    ck = sys.argv[1] + "/ck.npz"
+    run_sampler(new(), settings, checkpoint=ck, progress=False, stop_after=16)
+    again = run_sampler(new(), settings, checkpoint=ck, resume=True, progress=False)
+    res["driver_resume_equal"] = bool(again.resumed) and all(
+        np.array_equal(getattr(full, k), getattr(again, k))
+        for k in ("theta", "sigma2", "omega", "loglik"))
     # the posterior: 4 devices against the numpy reference
     warm, draws = 200, 1200
     b4.init(seeds(5))
@@ -224,7 +237,8 @@ def test_four_devices_same_random_numbers_resume_and_posterior(tmp_path):
     env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
                         " --xla_force_host_platform_device_count=4").strip()
     env["JAX_PLATFORMS"] = "cpu"
-    proc = subprocess.run([sys.executable, "-c", _SCRIPT], env=env, capture_output=True,
+    proc = subprocess.run([sys.executable, "-c", _SCRIPT, str(tmp_path)], env=env,
+                          capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]
     res = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -239,6 +253,7 @@ def test_four_devices_same_random_numbers_resume_and_posterior(tmp_path):
     assert res["other_seed_scaled_diff"] > 0.1
     assert res["resume_equal"]
     assert res["n_traces"] == 1  # every run(8) and the resumed backend: one compilation
+    assert res["driver_resume_equal"]
     for name in ("taubar", "sigma", "sigma_u"):
         a, b = np.asarray(res["sharded"][name]), np.asarray(res["numpy"][name])
         se = [x.std() / np.sqrt(float(az.ess(x))) for x in (a, b)]
