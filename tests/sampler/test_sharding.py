@@ -4,7 +4,8 @@
 * the scale move from summed statistics equals the unsharded one exactly;
 * on 4 (forced) CPU devices, in a subprocess because the device count must be
   set before JAX starts: the sharded run uses the same random numbers as the
-  one-device run (trajectories agree to rounding), the log-likelihood built
+  one-device run (trajectories agree to rounding), every device holds the same
+  theta, sigma^2 and Omega^-1, the log-likelihood built
   from the all-reduced sums equals a direct computation on the gathered state,
   checkpoint/resume through get_rng/set_states (and through run_sampler) is
   exact, and the posterior
@@ -169,6 +170,12 @@ _SCRIPT = textwrap.dedent("""
     u4 = np.stack([s.u for s in b4.states()]); u1 = np.stack([s.u for s in b1.states()])
     res["u_scaled_diff"] = float(np.max(np.abs(u4 - u1)) / np.std(u1))
     res["u_shape"] = list(u4.shape)
+    # the replicated blocks are the same on every device (each device's own buffer)
+    res["replicas_equal"] = all(
+        len(x.addressable_shards) == 4
+        and all(np.array_equal(np.asarray(sh.data), np.asarray(x.addressable_shards[0].data))
+                for sh in x.addressable_shards)
+        for x in (b4._states.theta, b4._states.sigma2, b4._states.omega_inv))
     # the log-likelihood the sharded sweep assembles from its summed statistics equals
     # the one computed directly from the gathered state and the unsharded design
     direct = []
@@ -250,6 +257,7 @@ def test_four_devices_same_random_numbers_resume_and_posterior(tmp_path):
         assert v < 1e-9, (k, v)
     assert res["u_scaled_diff"] < 1e-9
     assert res["loglik_rel_diff"] < 1e-10
+    assert res["replicas_equal"]
     assert res["other_seed_scaled_diff"] > 0.1
     assert res["resume_equal"]
     assert res["n_traces"] == 1  # every run(8) and the resumed backend: one compilation

@@ -29,9 +29,10 @@ per device.  The normals of the u_i of logical shard s come from
 ``fold_in(sweep_key, s)`` and the small blocks' variates from the sweep key,
 so a run with the same seed and ``n_shards`` uses the same random numbers on
 1, 2 or 4 devices, and the draws differ only by floating-point rounding
-(tested with ``XLA_FLAGS=--xla_force_host_platform_device_count=4``: after 10
-sweeps they agree to about 1e-12 relative; over long runs rounding
-differences grow as in any chaotic map, so long runs agree in distribution).
+(tested with ``XLA_FLAGS=--xla_force_host_platform_device_count=4``: after 16
+sweeps they agree to about 1e-14 of each quantity's spread; over long runs
+rounding differences grow as in any chaotic map, so long runs agree in
+distribution).
 They are not bit-identical: a ``psum`` adds shards in the runtime's order,
 and XLA's algebraic simplifier rewrites ``x / sqrt(y)`` into
 ``x * rsqrt(y)`` and ``x / s`` into ``x * (1 / s)`` depending on the
