@@ -93,6 +93,19 @@ def _machine() -> dict:
             "platform": platform.platform()}
 
 
+def _git_commit() -> str | None:
+    """The commit of the checkout the benchmark ran from (the sampler changes often)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, check=False, cwd=Path(__file__).resolve().parent)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"],
+                               capture_output=True, text=True, check=False,
+                               cwd=Path(__file__).resolve().parent).stdout.strip()
+        return out.stdout.strip() + (" (src modified)" if dirty else "") or None
+    except OSError:
+        return None
+
+
 def _load() -> list[float] | None:
     try:
         return [round(x, 2) for x in os.getloadavg()]
@@ -181,7 +194,8 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     result = {"benchmark": "bench_bayesm", "command": " ".join(["python", *sys.argv]),
-              "machine": _machine(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+              "machine": _machine(), "git_commit": _git_commit(),
+              "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
               "sizes": {}}
     with tempfile.TemporaryDirectory(prefix="manylift_bayesm_") as tmp:
         for n in args.sizes:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import subprocess
 import sys
 import time
 import warnings
@@ -250,6 +251,19 @@ def _machine() -> dict:
             "jax_devices": [str(d) for d in jax.devices()], "platform": platform.platform()}
 
 
+def _git_commit() -> str | None:
+    """The commit of the checkout the benchmark ran from (the sampler changes often)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, check=False, cwd=Path(__file__).resolve().parent)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"],
+                               capture_output=True, text=True, check=False,
+                               cwd=Path(__file__).resolve().parent).stdout.strip()
+        return out.stdout.strip() + (" (src modified)" if dirty else "") or None
+    except OSError:
+        return None
+
+
 def _load() -> list[float] | None:
     try:
         return [round(x, 2) for x in os.getloadavg()]
@@ -289,7 +303,8 @@ def main(argv=None) -> int:
 
     jax.config.update("jax_enable_x64", True)
     result = {"benchmark": "bench_nuts", "command": " ".join(["python", *sys.argv]),
-              "machine": _machine(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+              "machine": _machine(), "git_commit": _git_commit(),
+              "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
               "load_before": _load()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -302,12 +317,14 @@ def main(argv=None) -> int:
                       "nuts_dimension": design.K + 1 + design.q * (design.q + 1) // 2
                       + design.n_customers * design.q}
     print(f"{design!r}", flush=True)
-    # compile the numba pass outside the timed runs (cached on disk after the first time)
+    # compile the numba pass and start its thread pool outside the timed runs: the first run
+    # in a process was measured 3-6x slower per sweep than later ones, whichever went first
     from manylift.sampler.gibbs_numba import NumbaBackend
 
-    b = NumbaBackend(design, ModelSpec(), 1)
-    b.init(np.random.SeedSequence(99).spawn(1))
-    b.run(2)
+    for exp in (True, False):
+        b = NumbaBackend(design, ModelSpec(expansion=exp), args.gibbs_chains)
+        b.init(np.random.SeedSequence(99).spawn(args.gibbs_chains))
+        b.run(100)
 
     runs = {}
     for exp in (True, False):
