@@ -33,7 +33,7 @@ from scipy.linalg import cho_solve, solve_triangular
 from manylift._core.errors import SamplerError
 from manylift.sampler.design import Design, effect_coding
 from manylift.sampler.gibbs_numpy import init as numpy_init
-from manylift.sampler.gibbs_numpy import px_log_density, sample_wishart
+from manylift.sampler.gibbs_numpy import px_draw_alpha, sample_wishart
 from manylift.sampler.state import ModelSpec, State
 
 __all__ = ["NumbaBackend", "sweep_pass"]
@@ -235,7 +235,8 @@ class NumbaBackend:
         # scale move (same density as gibbs_numpy.px_scale_step): A = G / s2, b = c / s2
         alpha = np.ones(q)
         if spec.expansion:
-            alpha = _px_alpha(rng, G / sigma2, c / sigma2, np.diag(omega_inv).copy(), spec, q)
+            drawn = px_draw_alpha(rng, G / sigma2, c / sigma2, np.diag(omega_inv).copy(), spec)
+            alpha = np.ones(q) if drawn is None else drawn
             u = u * alpha
             omega_inv = omega_inv / np.outer(alpha, alpha)
             S = S * np.outer(alpha, alpha)
@@ -286,31 +287,3 @@ class NumbaBackend:
         states = json.loads(bytes(np.asarray(blob, np.uint8)).decode())
         for r, st in zip(self._rngs, states, strict=True):
             r.bit_generator.state = st
-
-
-def _px_alpha(rng, A, b, lam, spec, q, n_newton: int = 12):
-    """The scale of the parameter-expanded move (see gibbs_numpy.px_scale_step)."""
-    nu, c = spec.wishart_df(q), spec.wishart_scale_diag
-    beta = np.zeros(q)
-    for _ in range(n_newton):
-        _, g, H = px_log_density(beta, lam, A, b, nu, c)
-        try:
-            beta = beta - np.clip(np.linalg.solve(H, g), -1.0, 1.0)
-        except np.linalg.LinAlgError:
-            return np.ones(q)
-    _, _, H = px_log_density(beta, lam, A, b, nu, c)
-    try:
-        Lp = np.linalg.cholesky(-H)
-    except np.linalg.LinAlgError:
-        return np.ones(q)
-    prop = beta + np.linalg.solve(Lp.T, rng.standard_normal(q))
-    log_u = np.log(rng.uniform())
-
-    def logq(x):
-        dd = Lp.T @ (x - beta)
-        return -0.5 * dd @ dd
-
-    f_prop = px_log_density(prop, lam, A, b, nu, c)[0]
-    f_cur = px_log_density(np.zeros(q), lam, A, b, nu, c)[0]
-    ratio = (f_prop - logq(prop)) - (f_cur - logq(np.zeros(q)))
-    return np.exp(prop) if np.isfinite(ratio) and log_u < ratio else np.ones(q)

@@ -20,7 +20,7 @@ from scipy.linalg import cho_solve, solve_triangular
 from manylift.sampler.design import Design
 from manylift.sampler.state import Info, ModelSpec, State
 
-__all__ = ["init", "step", "sample_wishart", "px_scale_step", "px_log_density"]
+__all__ = ["init", "step", "sample_wishart", "px_scale_step", "px_draw_alpha", "px_log_density"]
 
 
 def sample_wishart(rng: np.random.Generator, df: float, scale: np.ndarray) -> np.ndarray:
@@ -88,27 +88,39 @@ def px_scale_step(rng, u, omega_inv, RtR, m, sigma2, spec, n_newton: int = 12):
     (translation-equivariant in beta, so the move stays valid), which costs
     O(n q^2) and no pass over the rows.
     """
-    q = u.shape[1]
     A = np.einsum("ni,nj,nij->ij", u, u, RtR) / sigma2
     b = np.einsum("ni,ni->i", u, m)
+    alpha = px_draw_alpha(rng, A, b, np.diag(omega_inv).copy(), spec, n_newton)
+    if alpha is None:
+        return u, omega_inv, False
+    return u * alpha, omega_inv / np.outer(alpha, alpha), True
+
+
+def px_draw_alpha(rng, A, b, lam, spec, n_newton: int = 12):
+    """The scale of the move: Newton to the mode of log f in beta = log alpha, then one
+    independence Metropolis-Hastings step from the Laplace approximation.
+
+    Returns ``alpha`` (q,) when the proposal is accepted, None otherwise.  Shared by the
+    numpy and numba backends (the sufficient statistics ``A``, ``b`` differ only in how
+    they are accumulated).
+    """
+    q = b.shape[0]
     nu, c = spec.wishart_df(q), spec.wishart_scale_diag
-    lam = np.diag(omega_inv).copy()
     beta = np.zeros(q)
     for _ in range(n_newton):
         _, g, H = px_log_density(beta, lam, A, b, nu, c)
         try:
             step_ = np.linalg.solve(H, g)
         except np.linalg.LinAlgError:
-            return u, omega_inv, False
+            return None
         beta = beta - np.clip(step_, -1.0, 1.0)
-    f_mode, _, H = px_log_density(beta, lam, A, b, nu, c)
-    prec = -H
+    _, _, H = px_log_density(beta, lam, A, b, nu, c)
     try:
-        Lp = np.linalg.cholesky(prec)
+        Lp = np.linalg.cholesky(-H)
     except np.linalg.LinAlgError:
-        return u, omega_inv, False
+        return None
     z = rng.standard_normal(q)
-    prop = beta + np.linalg.solve(Lp.T, z)
+    prop = beta + solve_triangular(Lp.T, z, lower=False)
     log_u = np.log(rng.uniform())
 
     def logq(x):
@@ -119,9 +131,8 @@ def px_scale_step(rng, u, omega_inv, RtR, m, sigma2, spec, n_newton: int = 12):
     f_cur = px_log_density(np.zeros(q), lam, A, b, nu, c)[0]
     log_ratio = (f_prop - logq(prop)) - (f_cur - logq(np.zeros(q)))
     if np.isfinite(log_ratio) and log_u < log_ratio:
-        a = np.exp(prop)
-        return u * a, omega_inv / np.outer(a, a), True
-    return u, omega_inv, False
+        return np.exp(prop)
+    return None
 
 
 def random_part(design: Design, u: np.ndarray) -> np.ndarray:
