@@ -173,9 +173,14 @@ class PooledFit:
             warnings.simplefilter("ignore")
             rhat = az.rhat(self.posterior, var_names=names)
             ess = az.ess(self.posterior, var_names=names)
-        rmax = max(float(np.nanmax(rhat[v].values)) for v in names)
-        emin = min(float(np.nanmin(ess[v].values)) for v in names)
-        return {"rhat_max": rmax, "ess_bulk_min": emin}
+        def worst(arrays, fn):
+            vals = np.concatenate([np.ravel(a[v].values) for v in names for a in [arrays]])
+            vals = vals[np.isfinite(vals)]
+            return float(fn(vals)) if vals.size else None
+
+        # R-hat needs two chains; with one it is reported as None
+        rmax = worst(rhat, np.max) if self.model.n_chains > 1 else None
+        return {"rhat_max": rmax, "ess_bulk_min": worst(ess, np.min)}
 
     def results(self) -> dict:
         """The ``results.json`` content (keys of DESIGN.md section 4)."""
