@@ -9,9 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from manylift._core.atomic import write_json
-from manylift._core.errors import DataError
-from manylift.cli._common import csv_list
-from manylift.data.io import read_table
+from manylift.cli._common import csv_list, read_data_or_dataset
 
 _EPILOG = """\
 examples:
@@ -105,14 +103,7 @@ def run(args) -> int:
     from manylift.policy.analyze import analyze_experiment
     from manylift.report.single import analyze_report
 
-    if (args.data is None) == (args.dataset is None):
-        raise DataError("Give either DATA (a CSV or Parquet file) or --dataset NAME, not both.")
-    if args.dataset is not None:
-        from manylift.data.datasets import load_dataset
-
-        frame = load_dataset(args.dataset)
-    else:
-        frame = read_table(args.data)
+    frame = read_data_or_dataset(args.data, args.dataset)
     out = Path(args.out)
     analysis = analyze_experiment(
         frame, args.treatment, args.outcome, csv_list(args.covariates), control=args.control,

@@ -11,8 +11,7 @@ import pandas as pd
 
 from manylift._core.atomic import write_json
 from manylift._core.errors import ConvergenceWarning, DataError
-from manylift.cli._common import csv_list
-from manylift.data.io import read_table
+from manylift.cli._common import csv_list, read_data_or_dataset
 
 _EPILOG = """\
 examples:
@@ -91,14 +90,7 @@ def run(args) -> int:
     from manylift.policy.tiers import TierThresholds, bayes_decisioning
     from manylift.report.bayes import bayes_report
 
-    if (args.data is None) == (args.dataset is None):
-        raise DataError("Give either DATA (a CSV or Parquet file) or --dataset NAME, not both.")
-    if args.dataset is not None:
-        from manylift.data.datasets import load_dataset
-
-        frame = load_dataset(args.dataset)
-    else:
-        frame = read_table(args.data)
+    frame = read_data_or_dataset(args.data, args.dataset)
     for col in (args.treatment, args.outcome, args.segment):
         if col not in frame.columns:
             raise DataError(f"Column {col!r} is not in the data; columns: {list(frame.columns)}.")

@@ -25,3 +25,16 @@ def add_pooled_column_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--covariates", default=None,
                    help="comma-separated covariate columns (default: every other numeric column)")
     g.add_argument("--activity-col", default=None, help="activity column for activity-level bins")
+
+
+def read_data_or_dataset(data: str | None, dataset: str | None,
+                         message: str = "Give either DATA (a CSV or Parquet file) or --dataset "
+                                        "NAME, not both."):
+    """The input frame of the single-experiment commands: a file or a built-in dataset."""
+    from manylift._core.errors import DataError
+    from manylift.data.datasets import load_dataset
+    from manylift.data.io import read_table
+
+    if (data is None) == (dataset is None):
+        raise DataError(message)
+    return load_dataset(dataset) if dataset is not None else read_table(data)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from manylift._core.atomic import write_json
 from manylift._core.errors import DataError
-from manylift.cli._common import csv_list
+from manylift.cli._common import csv_list, read_data_or_dataset
 
 _EPILOG = """\
 examples:
@@ -97,21 +97,14 @@ def _load(args):
                                 sigma_eps=args.sigma_eps, random_state=args.seed)
         cov = [c for c in exp.data.columns if c.startswith("x")]
         return exp.data, "arm", "outcome", cov, "control", exp.truth
-    if (args.data is None) == (args.dataset is None):
-        raise DataError("Give exactly one of DATA (a CSV or Parquet file), --dataset NAME or --simulate.")
+    frame = read_data_or_dataset(
+        args.data, args.dataset,
+        "Give exactly one of DATA (a CSV or Parquet file), --dataset NAME or --simulate.")
     if args.treatment is None or args.outcome is None:
         raise DataError("--treatment COL and --outcome COL are required with DATA or --dataset.")
     covariates = csv_list(args.covariates)
-    if args.dataset is not None:
-        from manylift.data.datasets import load_dataset
-
-        frame = load_dataset(args.dataset)
-        if args.dataset == "hillstrom" and covariates is None:
-            covariates = _HILLSTROM_COVARIATES
-    else:
-        from manylift.data.io import read_table
-
-        frame = read_table(args.data)
+    if args.dataset == "hillstrom" and covariates is None:
+        covariates = _HILLSTROM_COVARIATES
     return frame, args.treatment, args.outcome, covariates, args.control, None
 
 
