@@ -69,28 +69,13 @@ def _time_backend(backend, n_sweeps: int, warm: int = 2) -> float:
 
 
 def _machine() -> dict:
-    import platform
-
     import numba
+    from machine_info import base_machine
 
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")),
-                       cpu)
-    except OSError:
-        pass
-    try:
-        with open("/proc/meminfo") as fh:
-            mem = round(int(fh.readline().split()[1]) / 1024**2, 1)
-    except OSError:
-        mem = None
-    return {"nproc": os.cpu_count(), "cpu": cpu, "ram_gib": mem,
-            "python": sys.version.split()[0], "numpy": np.__version__,
+    return {**base_machine(),
             "numba": numba.__version__, "numba_threads": numba.get_num_threads(),
             "numba_threading_layer": os.environ.get("NUMBA_THREADING_LAYER"),
-            "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
-            "platform": platform.platform()}
+            "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS")}
 
 
 def _git_commit() -> str | None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 import warnings
 
@@ -41,17 +40,6 @@ def copy_bandwidth_gbs(n_bytes: int = 512 * 2**20, repeats: int = 5) -> float:
     return 2 * n_bytes / best / 1e9  # read + write
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
 def time_sweeps(backend, n: int) -> list[float]:
     out = []
     for _ in range(n):
@@ -72,6 +60,7 @@ def main() -> None:
     args = ap.parse_args()
 
     import numba
+    from machine_info import base_machine
     from threadpoolctl import threadpool_limits
 
     from manylift._core.atomic import write_json
@@ -133,9 +122,7 @@ def main() -> None:
         "bandwidth_floor_seconds": bytes_sweep / (bw * 1e9),
         "peak_rss_GiB": vm_hwm_gib(),
         "paper_row_sweeps_per_core_second": PAPER_ROW_SWEEPS_PER_CORE_SECOND,
-        "machine": {"nproc": os.cpu_count(), "cpu": cpu_model(),
-                    "python": platform.python_version(), "numpy": np.__version__,
-                    "numba": numba.__version__},
+        "machine": {**base_machine(), "numba": numba.__version__},
         "load_before": load_before, "load_after": os.getloadavg(),
     })
     best = min(results[f"numba_{t}_threads"]["seconds_min"] for t in sorted({1, threads_all}))

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -226,29 +225,17 @@ def run_gibbs(design: Design, expansion: bool, chains: int, warmup: int, draws: 
 
 # --------------------------------------------------------------------------- machine
 def _machine() -> dict:
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")),
-                       cpu)
-    except OSError:
-        pass
-    try:
-        with open("/proc/meminfo") as fh:
-            mem = round(int(fh.readline().split()[1]) / 1024**2, 1)
-    except OSError:
-        mem = None
     import jax
     import numba
     import numpyro
+    from machine_info import base_machine
 
-    return {"nproc": os.cpu_count(), "cpu": cpu, "ram_gib": mem,
-            "python": sys.version.split()[0], "numpy": np.__version__, "jax": jax.__version__,
+    return {**base_machine(), "jax": jax.__version__,
             "numpyro": numpyro.__version__, "numba": numba.__version__,
             "numba_threads": numba.get_num_threads(),
             "numba_threading_layer": os.environ.get("NUMBA_THREADING_LAYER"),
             "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
-            "jax_devices": [str(d) for d in jax.devices()], "platform": platform.platform()}
+            "jax_devices": [str(d) for d in jax.devices()]}
 
 
 def _git_commit() -> str | None:

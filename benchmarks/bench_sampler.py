@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
 import sys
 import time
@@ -77,26 +76,11 @@ def _peak_gib() -> float:
 
 
 def _machine() -> dict:
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    mem = None
-    try:
-        with open("/proc/meminfo") as fh:
-            mem = round(int(fh.readline().split()[1]) / 1024**2, 1)
-    except OSError:
-        pass
     import jax
+    from machine_info import base_machine
 
-    return {"nproc": os.cpu_count(), "cpu": cpu, "ram_gib": mem,
-            "python": sys.version.split()[0], "numpy": np.__version__, "jax": jax.__version__,
-            "jax_devices": [str(d) for d in jax.devices()], "platform": platform.platform()}
+    return {**base_machine(), "jax": jax.__version__,
+            "jax_devices": [str(d) for d in jax.devices()]}
 
 
 def _load() -> list[float] | None:

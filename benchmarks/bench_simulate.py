@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
 import sys
 import time
@@ -82,28 +81,13 @@ def _phase(fn):
 
 
 def _machine() -> dict:
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    mem = None
-    try:
-        with open("/proc/meminfo") as fh:
-            mem = round(int(fh.readline().split()[1]) / 1024**2, 1)
-    except OSError:
-        pass
+    from machine_info import base_machine
+
     try:
         load = [round(x, 2) for x in os.getloadavg()]  # the machine may be shared
     except OSError:
         load = None
-    return {"nproc": os.cpu_count(), "cpu": cpu, "ram_gib": mem, "load_average_1_5_15": load,
-            "python": sys.version.split()[0], "numpy": np.__version__,
-            "platform": platform.platform()}
+    return {**base_machine(), "load_average_1_5_15": load}
 
 
 def run(n_customers: int, n_campaigns: int, n_weeks: int, seed: int = 0) -> dict:
