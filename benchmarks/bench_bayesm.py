@@ -50,6 +50,7 @@ os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+from machine_info import git_commit, load_average  # noqa: E402
 
 from manylift._core.atomic import write_json  # noqa: E402
 from manylift.pooled.build import build_inputs  # noqa: E402
@@ -78,24 +79,6 @@ def _machine() -> dict:
             "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS")}
 
 
-def _git_commit() -> str | None:
-    """The commit of the checkout the benchmark ran from (the sampler changes often)."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, check=False, cwd=Path(__file__).resolve().parent)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"],
-                               capture_output=True, text=True, check=False,
-                               cwd=Path(__file__).resolve().parent).stdout.strip()
-        return out.stdout.strip() + (" (src modified)" if dirty else "") or None
-    except OSError:
-        return None
-
-
-def _load() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
 
 
 def run_bayesm(design, iterations: int, short: int, tmpdir: Path) -> dict:
@@ -133,7 +116,7 @@ def run_size(n_customers: int, args, tmpdir: Path) -> dict:
                     "q": design.q, "rows_per_customer": round(design.n_rows
                                                               / design.n_customers, 2),
                     "campaigns": args.campaigns, "weeks": args.weeks},
-           "load_before": _load()}
+           "load_before": load_average()}
     ns = args.numba_sweeps or int(max(20, min(200, 4e7 / design.n_rows)))
     numba_s = _time_backend(NumbaBackend(design, ModelSpec(), 1), ns)
     res["manylift_numba"] = {"seconds_per_sweep": numba_s, "sweeps_timed": ns,
@@ -156,7 +139,7 @@ def run_size(n_customers: int, args, tmpdir: Path) -> dict:
                     / numba_s}
     if "manylift_numpy" in res:
         res["ratio"]["bayesm_over_numpy"] = per / res["manylift_numpy"]["seconds_per_sweep"]
-    res["load_after"] = _load()
+    res["load_after"] = load_average()
     print(f"ratios: {res['ratio']}", flush=True)
     return res
 
@@ -179,7 +162,7 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     result = {"benchmark": "bench_bayesm", "command": " ".join(["python", *sys.argv]),
-              "machine": _machine(), "git_commit": _git_commit(),
+              "machine": _machine(), "git_commit": git_commit(),
               "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
               "sizes": {}}
     with tempfile.TemporaryDirectory(prefix="manylift_bayesm_") as tmp:

@@ -12,11 +12,12 @@ and peak memory (VmHWM).  Writes benchmarks/results/cpu.json.
 from __future__ import annotations
 
 import argparse
-import os
+import sys
 import time
 import warnings
 
 import numpy as np
+from machine_info import git_commit, load_average
 
 PAPER_ROW_SWEEPS_PER_CORE_SECOND = 16e6 * 25_000 / (8 * 3600 * 8)  # 1.74 million
 
@@ -56,6 +57,8 @@ def main() -> None:
     ap.add_argument("--weeks", type=int, default=96)
     ap.add_argument("--sweeps", type=int, default=10)
     ap.add_argument("--numpy-sweeps", type=int, default=2)
+    ap.add_argument("--max-joint-cells", type=int, nargs="+", default=[1024, 1 << 16],
+                    help="joint-cell layouts of the numba pass to time (the first is the default)")
     ap.add_argument("--out", default="benchmarks/results/cpu.json")
     args = ap.parse_args()
 
@@ -70,7 +73,7 @@ def main() -> None:
     from manylift.sampler.state import ModelSpec
     from manylift.simulate.program import simulate_program
 
-    load_before = os.getloadavg()
+    load_before = load_average()
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -84,22 +87,33 @@ def main() -> None:
     results: dict = {"rows": N, "customers": n, "K": design.K, "q": design.q,
                      "build_seconds": t_build}
     with threadpool_limits(1, user_api="blas"):
-        nb = NumbaBackend(design, spec, 1)
-        nb.init(np.random.SeedSequence(0).spawn(1))
-        t = time.perf_counter()
-        nb.run(1)  # JIT compile (cached on disk after the first run)
-        results["numba_first_sweep_seconds"] = time.perf_counter() - t
         threads_all = numba.config.NUMBA_NUM_THREADS
-        for threads in sorted({1, threads_all}):
-            numba.set_num_threads(threads)
-            ts = time_sweeps(nb, args.sweeps)
-            results[f"numba_{threads}_threads"] = {
-                "seconds_min": min(ts), "seconds_median": float(np.median(ts)),
-                "row_sweeps_per_core_second": N / min(ts) / threads,
-                "vs_paper_per_core": N / min(ts) / threads / PAPER_ROW_SWEEPS_PER_CORE_SECOND,
-            }
-            print(f"numba, {threads} thread(s): {min(ts) * 1e3:.1f} ms per sweep (min), "
-                  f"{N / min(ts) / threads / 1e6:.1f} M row-sweeps per core-second")
+        for i, mjc in enumerate(args.max_joint_cells):
+            nb = NumbaBackend(design, spec, 1, max_joint_cells=mjc)
+            nb.init(np.random.SeedSequence(0).spawn(1))
+            t = time.perf_counter()
+            nb.run(1)  # JIT compile (cached on disk after the first run)
+            results.setdefault("numba_first_sweep_seconds", time.perf_counter() - t)
+            key = "" if i == 0 else f"_max_joint_cells_{mjc}"
+            results[f"numba_cells_per_row{key}"] = int(nb._cells.shape[1])
+            for threads in sorted({1, threads_all}):
+                numba.set_num_threads(threads)
+                ts = time_sweeps(nb, args.sweeps)
+                results[f"numba_{threads}_threads{key}"] = {
+                    "max_joint_cells": mjc,
+                    "seconds_min": min(ts), "seconds_median": float(np.median(ts)),
+                    "row_sweeps_per_core_second": N / min(ts) / threads,
+                    "vs_paper_per_core": N / min(ts) / threads / PAPER_ROW_SWEEPS_PER_CORE_SECOND,
+                }
+                print(f"numba (max_joint_cells={mjc}, {nb._cells.shape[1]} cells per row), "
+                      f"{threads} thread(s): {min(ts) * 1e3:.1f} ms per sweep (min), "
+                      f"{N / min(ts) / threads / 1e6:.1f} M row-sweeps per core-second",
+                      flush=True)
+            if i == 0:
+                nb_default = nb
+            else:
+                del nb
+        nb = nb_default
         numba.set_num_threads(threads_all)
         npb = NumpyBackend(design, spec, 1)
         npb.init(np.random.SeedSequence(0).spawn(1))
@@ -110,10 +124,10 @@ def main() -> None:
         best_numba = results["numba_1_threads"]["seconds_min"]
         results["numba_vs_numpy_one_core"] = min(ts) / best_numba
     bw = copy_bandwidth_gbs()
-    # bytes a sweep of this layout reads: codes (8 int32), w, 4 columns of R (float64), plus
-    # per-customer arrays (RtR q x q, Rty q, DtR d x q, z q) amortised over rows
+    # bytes a sweep of this layout reads: the joint cells (int32 each), q columns of R
+    # (float64), plus per-customer arrays (RtR q x q, Rty q, DtR d x q, z q, u q written)
     d = design.dense.shape[1]
-    per_row = design.codes.shape[1] * nb._codes.itemsize + 8 + design.q * 8
+    per_row = nb._cells.shape[1] * nb._cells.itemsize + design.q * 8
     per_customer = (design.q * design.q + design.q + d * design.q + 2 * design.q) * 8
     bytes_sweep = N * per_row + n * per_customer
     results.update({
@@ -123,7 +137,8 @@ def main() -> None:
         "peak_rss_GiB": vm_hwm_gib(),
         "paper_row_sweeps_per_core_second": PAPER_ROW_SWEEPS_PER_CORE_SECOND,
         "machine": {**base_machine(), "numba": numba.__version__},
-        "load_before": load_before, "load_after": os.getloadavg(),
+        "load_before": load_before, "load_after": load_average(),
+        "command": " ".join(["python", *sys.argv]), "git_commit": git_commit(),
     })
     best = min(results[f"numba_{t}_threads"]["seconds_min"] for t in sorted({1, threads_all}))
     results["distance_to_floor"] = best / results["bandwidth_floor_seconds"]

@@ -33,13 +33,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+from machine_info import git_commit, load_average  # noqa: E402
 
 # numba's default OpenMP threading layer keeps its threads spinning after each parallel
 # pass, which starves OpenBLAS's threads in the K x K Cholesky of the same sweep (measured
@@ -238,24 +238,6 @@ def _machine() -> dict:
             "jax_devices": [str(d) for d in jax.devices()]}
 
 
-def _git_commit() -> str | None:
-    """The commit of the checkout the benchmark ran from (the sampler changes often)."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, check=False, cwd=Path(__file__).resolve().parent)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"],
-                               capture_output=True, text=True, check=False,
-                               cwd=Path(__file__).resolve().parent).stdout.strip()
-        return out.stdout.strip() + (" (src modified)" if dirty else "") or None
-    except OSError:
-        return None
-
-
-def _load() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
 
 
 def _agreement(a: dict, b: dict) -> dict:
@@ -290,9 +272,9 @@ def main(argv=None) -> int:
 
     jax.config.update("jax_enable_x64", True)
     result = {"benchmark": "bench_nuts", "command": " ".join(["python", *sys.argv]),
-              "machine": _machine(), "git_commit": _git_commit(),
+              "machine": _machine(), "git_commit": git_commit(),
               "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-              "load_before": _load()}
+              "load_before": load_average()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         data, _ = simulate_program(args.customers, args.campaigns, args.weeks,
@@ -328,7 +310,7 @@ def main(argv=None) -> int:
               {k: (round(v["mean"], 4), v["ess_bulk"]) for k, v in runs["nuts"]["params"].items()},
               flush=True)
     result["runs"] = runs
-    result["load_after"] = _load()
+    result["load_after"] = load_average()
 
     g, pl = runs["gibbs_expansion"], runs["gibbs_plain"]
     summary = {"sigma_u_ess_per_sweep": {

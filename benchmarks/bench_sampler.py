@@ -37,6 +37,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from machine_info import load_average  # noqa: E402
 
 from manylift._core.atomic import write_json
 from manylift.pooled.build import build_inputs
@@ -82,12 +83,6 @@ def _machine() -> dict:
     return {**base_machine(), "jax": jax.__version__,
             "jax_devices": [str(d) for d in jax.devices()]}
 
-
-def _load() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
 
 
 def copy_bandwidth_gbs(n_bytes: int = 512 * 1024**2, reps: int = 5) -> float:
@@ -185,7 +180,7 @@ def _ess(design, expansion: bool, chains: int, warmup: int, sweeps: int,
 
 def run_size(n_customers: int, args) -> dict:
     print(f"\n== {n_customers:,} customers ==", flush=True)
-    load_before = _load()
+    load_before = load_average()
     _reset_peak()
     t0 = time.perf_counter()
     with warnings.catch_warnings():
@@ -258,7 +253,7 @@ def run_size(n_customers: int, args) -> dict:
             ess["expansion"]["sigma_u"]["ess_per_sweep"]
             / max(ess["plain_gibbs"]["sigma_u"]["ess_per_sweep"], 1e-12), 2)
         out["mixing"] = ess
-    out["load_after"] = _load()
+    out["load_after"] = load_average()
     del design
     return out
 

@@ -34,3 +34,27 @@ def base_machine() -> dict:
     return {"nproc": os.cpu_count(), "cpu": cpu_model(), "ram_gib": ram_gib(),
             "python": sys.version.split()[0], "numpy": np.__version__,
             "platform": platform.platform()}
+
+
+def git_commit() -> str | None:
+    """The commit of the checkout the benchmark ran from, marked when ``src/`` is modified."""
+    import subprocess
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, check=False, cwd=here).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "../src"],
+                               capture_output=True, text=True, check=False, cwd=here).stdout.strip()
+    except OSError:
+        return None
+    return (out + (" (src modified)" if dirty else "")) or None
+
+
+def load_average() -> list[float] | None:
+    """1, 5 and 15-minute load averages (what ``uptime`` prints)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None

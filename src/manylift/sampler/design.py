@@ -22,7 +22,7 @@ import numpy as np
 
 from manylift._core.errors import ModelError
 
-__all__ = ["CategoricalTerm", "Design", "build_design", "effect_coding"]
+__all__ = ["CategoricalTerm", "Design", "JointCells", "build_design", "effect_coding", "joint_cells"]
 
 
 def effect_coding(n_levels: int) -> np.ndarray:
@@ -195,3 +195,143 @@ def build_design(
         term_names=tuple(t.name for t in terms), n_levels=n_levels, times_w=times_w,
         w=np.asarray(w, float), FtF=FtF, RtR=RtR, names=tuple(names), term_slices=slices,
     )
+
+
+# ---------------------------------------------------------------------------
+# joint cells: the categorical part of F as a few gathers per row
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True, repr=False)
+class JointCells:
+    """The categorical columns of F as a few joint codes per row (see :func:`joint_cells`).
+
+    Attributes
+    ----------
+    columns : per distinct code column, ``(n_levels, base_start, w_start)``: the first
+        index in theta of its baseline and of its W-interaction parameters (-1 if absent)
+    groups : per group, the indices into ``columns`` that share one joint code
+    cells : (G, N) int32, per group ``2 * joint code + treated`` (0 .. 2 n_joint - 1)
+    members : per group, (m_g, n_joint_g) int32: each member column's level at each joint code
+    """
+
+    columns: tuple[tuple[int, int, int], ...]
+    groups: tuple[tuple[int, ...], ...]
+    cells: np.ndarray
+    members: tuple[np.ndarray, ...]
+
+    @property
+    def n_joint(self) -> tuple[int, ...]:
+        return tuple(int(m.shape[1]) for m in self.members)
+
+    @property
+    def cell_offsets(self) -> np.ndarray:
+        """Start of each group's cells in one table of all cells (length G + 1)."""
+        return np.concatenate([[0], np.cumsum([2 * j for j in self.n_joint])]).astype(np.int64)
+
+    def cell_matrix(self, K: int):
+        """The categorical part of F per cell: a sparse ``(total cells, K)`` matrix.
+
+        Every row of a cell has the same categorical part of ``F`` (the codes and the
+        arm are the cell), so ``F_cat theta = (M theta)[cell]`` and ``F_cat' r =
+        M' (sum of r per cell)``.  Dense columns of F get zero columns.
+        """
+        from scipy.sparse import coo_matrix
+
+        rows, cols, vals = [], [], []
+        for off, grp, lv in zip(self.cell_offsets, self.groups, self.members, strict=False):
+            nj = lv.shape[1]
+            for i, ci in enumerate(grp):
+                L, b0, w0 = self.columns[ci]
+                lev = lv[i].astype(np.int64)
+                last = lev == L - 1
+                for start, arm_coef in ((b0, (1.0, 1.0)), (w0, (-0.5, 0.5))):
+                    if start < 0:
+                        continue
+                    for t in (0, 1):
+                        r = off + 2 * np.arange(nj) + t
+                        rows += [r[~last], np.repeat(r[last], L - 1)]
+                        cols += [start + lev[~last], np.tile(start + np.arange(L - 1),
+                                                              int(last.sum()))]
+                        vals += [np.full((~last).sum(), arm_coef[t]),
+                                 np.full(int(last.sum()) * (L - 1), -arm_coef[t])]
+        total = int(self.cell_offsets[-1])
+        if not rows:
+            return coo_matrix((total, K)).tocsr()
+        return coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                          shape=(total, K)).tocsr()
+
+
+def _joint_codes(cols: list[np.ndarray], sizes: list[int]):
+    """Joint code of several code columns over the combinations that occur.
+
+    Returns ``(joint (N,) int64, levels (m, n_joint) int64)``.
+    """
+    key = np.zeros(cols[0].shape[0], np.int64)
+    for c, L in zip(cols, sizes, strict=True):
+        key = key * L + c
+    total = int(np.prod(sizes, dtype=np.float64))
+    if total <= 50_000_000:
+        used = np.flatnonzero(np.bincount(key, minlength=total))
+        lut = np.full(total, -1, np.int64)
+        lut[used] = np.arange(used.size)
+        joint = lut[key]
+    else:  # pragma: no cover - huge level counts
+        used, joint = np.unique(key, return_inverse=True)
+    levels = np.empty((len(cols), used.size), np.int64)
+    rest = used.copy()
+    for i in reversed(range(len(cols))):
+        rest, levels[i] = np.divmod(rest, sizes[i])
+    return joint, levels
+
+
+def joint_cells(design: Design, max_joint_cells: int = 1 << 16) -> JointCells:
+    """Merge the categorical code columns into a few joint codes per row.
+
+    Code columns that are identical across terms (a categorical baseline and its
+    interaction with W) are kept once.  Then consecutive columns are merged into one
+    joint code while (occurring combinations x 2 arms) stay within ``max_joint_cells``:
+    campaign x week are the interventions, recency-stock cell x activity bin a small
+    table.  A row's categorical part of ``F theta`` is then one lookup per group in a
+    table of (joint code, arm) values, and ``F' r`` one segment sum per group.  Needs W
+    effect-coded as -1/2, +1/2 (DESIGN.md section 4), so that the arm fixes W.
+    """
+    if design.w.size and not np.all(np.abs(np.abs(design.w) - 0.5) < 1e-12):
+        raise ModelError("The joint-cell layout needs the treatment effect-coded as -1/2, +1/2 "
+                         "(DESIGN.md section 4); build the design with build_design.")
+    treated = design.w > 0
+    columns: list[list[int]] = []  # [n_levels, base_start, w_start]
+    col_index: list[int] = []  # distinct column -> design code column
+    for b in range(design.codes.shape[1]):
+        found = -1
+        for k, ci in enumerate(col_index):
+            if (design.n_levels[b] == design.n_levels[ci]
+                    and np.array_equal(design.codes[:, b], design.codes[:, ci])):
+                found = k
+                break
+        sl = design.term_slices[design.term_names[b]]
+        slot = 2 if design.times_w[b] else 1
+        if found >= 0 and columns[found][slot] == -1:
+            columns[found][slot] = sl.start
+        else:
+            col_index.append(b)
+            entry = [design.n_levels[b], -1, -1]
+            entry[slot] = sl.start
+            columns.append(entry)
+    # greedy grouping of consecutive distinct columns into joint codes
+    groups: list[list[int]] = []
+    joints: list[tuple[np.ndarray, np.ndarray]] = []
+    for k in range(len(columns)):
+        if groups:
+            members = groups[-1] + [k]
+            jl = _joint_codes([design.codes[:, col_index[i]] for i in members],
+                              [columns[i][0] for i in members])
+            if 2 * jl[1].shape[1] <= max_joint_cells:
+                groups[-1], joints[-1] = members, jl
+                continue
+        groups.append([k])
+        joints.append(_joint_codes([design.codes[:, col_index[k]]], [columns[k][0]]))
+    cells = (np.stack([2 * j + treated for j, _ in joints]).astype(np.int32) if joints
+             else np.zeros((0, design.n_rows), np.int32))
+    return JointCells(
+        columns=tuple(tuple(int(v) for v in c) for c in columns),
+        groups=tuple(tuple(g) for g in groups), cells=cells,
+        members=tuple(lv.astype(np.int32) for _, lv in joints))

@@ -65,9 +65,9 @@ from functools import partial
 import numpy as np
 
 from manylift._core.checks import check_in
-from manylift._core.errors import ModelError, SamplerError
+from manylift._core.errors import SamplerError
 from manylift.sampler.backends import check_finite
-from manylift.sampler.design import Design
+from manylift.sampler.design import Design, joint_cells
 from manylift.sampler.state import Info, ModelSpec, State
 
 __all__ = ["JaxBackend", "JaxDesign", "to_jax_design", "init", "step", "sample_wishart",
@@ -151,29 +151,6 @@ def _register() -> None:
         _registered = True
 
 
-def _joint_codes(cols: list[np.ndarray], sizes: list[int]):
-    """Joint code of several code columns over the combinations that occur.
-
-    Returns ``(joint (N,) int64, levels (m, n_joint) int64)``.
-    """
-    key = np.zeros(cols[0].shape[0], np.int64)
-    for c, L in zip(cols, sizes, strict=True):
-        key = key * L + c
-    total = int(np.prod(sizes, dtype=np.float64))
-    if total <= 50_000_000:
-        used = np.flatnonzero(np.bincount(key, minlength=total))
-        lut = np.full(total, -1, np.int64)
-        lut[used] = np.arange(used.size)
-        joint = lut[key]
-    else:  # pragma: no cover - huge level counts
-        used, joint = np.unique(key, return_inverse=True)
-    levels = np.empty((len(cols), used.size), np.int64)
-    rest = used.copy()
-    for i in reversed(range(len(cols))):
-        rest, levels[i] = np.divmod(rest, sizes[i])
-    return joint, levels
-
-
 def to_jax_design(design: Design, dtype: str = "float64", device=None,
                   max_joint_cells: int = 1 << 16) -> JaxDesign:
     """Move a :class:`~manylift.sampler.design.Design` to a device in compact form.
@@ -192,49 +169,13 @@ def to_jax_design(design: Design, dtype: str = "float64", device=None,
     enable_x64()
     _register()
     check_in("dtype", dtype, ["float64", "float32"], "JaxBackend")
-    treated = design.w > 0
-    if not np.all(np.abs(np.abs(design.w) - 0.5) < 1e-12):
-        raise ModelError("The JAX backend needs the treatment effect-coded as -1/2, +1/2 "
-                         "(DESIGN.md section 4); build the design with build_design.")
     d = design.dense.shape[1]
-    columns: list[list[int]] = []  # [n_levels, base_start, w_start]
-    col_index: list[int] = []  # design code column -> distinct column
-    for b in range(design.codes.shape[1]):
-        found = -1
-        for k, ci in enumerate(col_index):
-            if (design.n_levels[b] == design.n_levels[ci]
-                    and np.array_equal(design.codes[:, b], design.codes[:, ci])):
-                found = k
-                break
-        sl = design.term_slices[design.term_names[b]]
-        slot = 2 if design.times_w[b] else 1
-        if found >= 0 and columns[found][slot] == -1:
-            columns[found][slot] = sl.start
-        else:
-            col_index.append(b)
-            entry = [design.n_levels[b], -1, -1]
-            entry[slot] = sl.start
-            columns.append(entry)
-    # greedy grouping of consecutive distinct columns into joint codes
-    groups: list[list[int]] = []
-    joints: list[tuple[np.ndarray, np.ndarray]] = []
-    for k in range(len(columns)):
-        if groups:
-            members = groups[-1] + [k]
-            jl = _joint_codes([design.codes[:, col_index[i]] for i in members],
-                              [columns[i][0] for i in members])
-            if 2 * jl[1].shape[1] <= max_joint_cells:
-                groups[-1], joints[-1] = members, jl
-                continue
-        groups.append([k])
-        joints.append(_joint_codes([design.codes[:, col_index[k]]], [columns[k][0]]))
-    cells = (np.stack([2 * j + treated for j, _ in joints]).astype(np.int32) if joints
-             else np.zeros((0, design.n_rows), np.int32))
-    members = tuple(lv.astype(np.int32) for _, lv in joints)
+    jc = joint_cells(design, max_joint_cells)
+    cells, members = jc.cells, jc.members
     evals, evecs = np.linalg.eigh(design.FtF)
     layout = Layout(design.n_rows, design.n_customers, design.K, design.q, d,
-                    tuple((int(lv.shape[1]), tuple(tuple(int(v) for v in columns[i]) for i in g))
-                          for g, (_, lv) in zip(groups, joints, strict=True)), dtype)
+                    tuple((int(lv.shape[1]), tuple(jc.columns[i] for i in g))
+                          for g, lv in zip(jc.groups, members, strict=True)), dtype)
     put = partial(jax.device_put, device=device)
     fd = np.dtype(dtype)
     return JaxDesign(
