@@ -22,7 +22,8 @@ def add_sampler_options(p: argparse.ArgumentParser, draws: int = 1000, warmup: i
     g.add_argument("--no-plain-gibbs", dest="expansion", action="store_true", default=True,
                    help=argparse.SUPPRESS)
     g.add_argument("--plain-gibbs", dest="expansion", action="store_false",
-                   help="turn off the parameter-expanded scale move (for comparisons)")
+                   help="turn off the parameter-expanded scale move and the interweaving move "
+                        "(plain Gibbs, for comparisons)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -79,7 +80,8 @@ def fit_and_save(data, args, out: Path, resume: bool = False):
 
     model = PooledModel(n_chains=args.chains, n_warmup=args.warmup, n_draws=args.draws,
                         thin=args.thin, random_state=args.seed, backend=args.backend,
-                        spec=ModelSpec(expansion=args.expansion), progress=not args.quiet)
+                        spec=ModelSpec(expansion=args.expansion, interweave=args.expansion),
+                        progress=not args.quiet)
     out.mkdir(parents=True, exist_ok=True)
     ck = out / "checkpoint.npz"
     fit = model.fit(data, checkpoint=ck, resume=resume)

@@ -212,7 +212,8 @@ class PooledFit:
                 "seconds": self.run.seconds, "sweeps_per_second": self.run.sweeps_per_second,
                 "backend": self.run.backend, "rhat_max": diag.get("rhat_max"),
                 "ess_bulk_min": diag.get("ess_bulk_min"),
-                "expansion": bool(self.spec.expansion), "seed": int(self.model.random_state),
+                "expansion": bool(self.spec.expansion),
+                "interweave": bool(self.spec.interweave), "seed": int(self.model.random_state),
             },
             "data": {
                 "rows": d.n_rows, "customers": d.n_customers, "campaigns": d.n_campaigns,

@@ -71,7 +71,23 @@ from manylift.sampler.design import Design, joint_cells
 from manylift.sampler.state import Info, ModelSpec, State
 
 __all__ = ["JaxBackend", "JaxDesign", "to_jax_design", "init", "step", "sample_wishart",
-           "sample_gamma", "px_scale_step", "enable_x64"]
+           "sample_gamma", "px_scale_step", "enable_x64", "without_interweave"]
+
+
+def without_interweave(spec: ModelSpec, backend: str) -> ModelSpec:
+    """The spec this backend runs: the JAX backends do not implement the interweaving move
+    yet, so they warn and run without it (same posterior, slower mixing of Omega)."""
+    if not spec.interweave:
+        return spec
+    import dataclasses
+    import warnings
+
+    warnings.warn(f"The {backend} backend does not implement the interweaving move for Omega "
+                  "(ModelSpec.interweave) yet; it samples the same posterior without it, with "
+                  "slower mixing of Omega's covariate-slope terms. Use backend='numba' (the CPU "
+                  "default) for it, or ModelSpec(interweave=False) to silence this warning.",
+                  UserWarning, stacklevel=3)
+    return dataclasses.replace(spec, interweave=False)
 
 
 def enable_x64() -> None:
@@ -629,6 +645,7 @@ class JaxBackend:
         check_in("dtype", dtype, ["float64", "float32"], "JaxBackend")
         if platform is not None:
             check_in("platform", platform, ["cpu", "gpu"], "JaxBackend")
+        spec = without_interweave(spec, "JAX")
         self.design, self.spec, self.n_chains = design, spec, int(n_chains)
         self.platform, self.dtype = platform, dtype
         self.device = jax.devices(platform)[0] if platform else jax.devices()[0]

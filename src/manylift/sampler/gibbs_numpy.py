@@ -2,7 +2,8 @@
 
 Pure functions in the BlackJAX shape: ``init(rng, design, spec) -> State`` and
 ``step(rng, state, design, spec) -> (State, Info)``.  Blocks per sweep:
-theta | rest, sigma^2 | rest, Omega^-1 | u, every u_i | rest.  The JAX backend
+theta | rest, sigma^2 | rest, Omega^-1 | u, (Omega, u) | z (interweaving, ``spec.interweave``),
+every u_i | rest, then the scale move (``spec.expansion``).  The JAX backend
 (:mod:`manylift.sampler.gibbs_jax`) implements the same conditionals and must
 agree with this one in distribution.
 
@@ -20,7 +21,14 @@ from scipy.linalg import cho_solve, solve_triangular
 from manylift.sampler.design import Design
 from manylift.sampler.state import Info, ModelSpec, State
 
-__all__ = ["init", "step", "sample_wishart", "px_scale_step", "px_draw_alpha", "px_log_density"]
+__all__ = ["init", "step", "sample_wishart", "px_scale_step", "px_draw_alpha", "px_log_density",
+           "asis_step", "asis_stats", "asis_log_density", "asis_draw"]
+
+try:  # the small algebra below is also compiled by the numba backend (plain Python here)
+    from numba.extending import register_jitable
+except ImportError:  # pragma: no cover
+    def register_jitable(f):
+        return f
 
 
 def sample_wishart(rng: np.random.Generator, df: float, scale: np.ndarray) -> np.ndarray:
@@ -135,6 +143,188 @@ def px_draw_alpha(rng, A, b, lam, spec, n_newton: int = 12):
     return None
 
 
+# ---------------------------------------------------------------------------
+# ancillarity-sufficiency interweaving (ASIS) for (Omega, u)
+# ---------------------------------------------------------------------------
+def asis_stats(Z: np.ndarray, m: np.ndarray, RtR: np.ndarray):
+    """Sufficient statistics of the non-centred likelihood in L (lower-triangular order).
+
+    With u_i = L z_i, ``sum_rows (r - R L z_i)^2 / (2 s2)`` is, up to a constant,
+    ``1/2 ell'P ell - h'ell`` in ``ell`` = the lower-triangular entries of L
+    (``np.tril_indices`` order), with ``P[(a,b),(c,d)] = sum_i z_ib z_id R_i'R_i[a,c] / s2``
+    and ``h[(a,b)] = sum_i m_ia z_ib``.  This returns ``P * s2`` and ``h`` for
+    ``m_i = R_i'(y_i - F_i theta) / s2``.
+    """
+    q = Z.shape[1]
+    ia, ib = np.tril_indices(q)
+    full = np.einsum("nb,nd,nac->abcd", Z, Z, RtR, optimize=True)
+    return full[ia, ib][:, ia, ib], (m.T @ Z)[ia, ib]
+
+
+@register_jitable
+def _unpack_lower(ell, q):
+    L = np.zeros((q, q))
+    k = 0
+    for a in range(q):
+        for b in range(a + 1):
+            L[a, b] = ell[k]
+            k += 1
+    return L
+
+
+@register_jitable
+def _lower_inverse(L):
+    """Inverse of a lower-triangular matrix by forward substitution."""
+    q = L.shape[0]
+    M = np.zeros((q, q))
+    for j in range(q):
+        M[j, j] = 1.0 / L[j, j]
+        for a in range(j + 1, q):
+            s = 0.0
+            for k in range(j, a):
+                s += L[a, k] * M[k, j]
+            M[a, j] = -s / L[a, a]
+    return M
+
+
+@register_jitable
+def _prior_part(ell, q, nu, s_inv):
+    """log density over L (any signs on the diagonal) of Omega = L L' when
+    Omega^-1 ~ Wishart(nu, S), S = I / s_inv, with the Jacobian of L -> L L', and its
+    gradient in ``ell``:  sum_k (q - k - nu - q - 1) log|L_kk| - s_inv/2 ||L^-1||_F^2."""
+    L = _unpack_lower(ell, q)
+    grad = np.zeros(ell.size)
+    for k in range(q):
+        if L[k, k] == 0.0:
+            return -np.inf, grad
+    M = _lower_inverse(L)
+    val = 0.0
+    for a in range(q):
+        for b in range(q):
+            val -= 0.5 * s_inv * M[a, b] * M[a, b]
+    Oinv = M.T @ M
+    G = s_inv * (Oinv @ M.T)  # d/dL of -s_inv/2 tr(M'M), M = L^-1
+    k = 0
+    for a in range(q):
+        for b in range(a + 1):
+            grad[k] = G[a, b]
+            if a == b:
+                ck = (q - a) - (nu + q + 1)
+                val += ck * np.log(abs(L[a, a]))
+                grad[k] += ck / L[a, a]
+            k += 1
+    return val, grad
+
+
+@register_jitable
+def asis_log_density(ell, P, h, q, nu, s_inv):
+    """log p(L | z, theta, sigma^2, y) up to a constant, and its gradient in ``ell``."""
+    g, grad = _prior_part(ell, q, nu, s_inv)
+    Pl = P @ ell
+    return -0.5 * (ell @ Pl) + h @ ell + g, grad - Pl + h
+
+
+@register_jitable
+def _asis_hessian(ell, P, q, nu, s_inv):
+    """-P plus the Hessian of the prior part by central differences of its gradient."""
+    p = ell.size
+    H = -P.copy()
+    for j in range(p):
+        eps = 1e-5 * max(1.0, abs(ell[j]))
+        lp = ell.copy()
+        lm = ell.copy()
+        lp[j] += eps
+        lm[j] -= eps
+        gp = _prior_part(lp, q, nu, s_inv)[1]
+        gm = _prior_part(lm, q, nu, s_inv)[1]
+        for i in range(p):
+            H[i, j] += 0.5 * (gp[i] - gm[i]) / eps
+    return 0.5 * (H + H.T)
+
+
+@register_jitable
+def asis_laplace(P, h, q, nu, s_inv, n_newton):
+    """Mode of the density of L (Newton from the likelihood's mode) and the Cholesky factor
+    of minus its Hessian there; ``ok`` is False when either fails."""
+    mode = np.linalg.solve(P, h)
+    for _ in range(n_newton):
+        val, grad = asis_log_density(mode, P, h, q, nu, s_inv)
+        if not np.isfinite(val):
+            return mode, P, False
+        H = _asis_hessian(mode, P, q, nu, s_inv)
+        mode = mode - np.linalg.solve(H, grad)
+    val, _ = asis_log_density(mode, P, h, q, nu, s_inv)
+    H = _asis_hessian(mode, P, q, nu, s_inv)
+    if not np.isfinite(val) or not np.all(np.isfinite(H)):
+        return mode, P, False
+    return mode, np.linalg.cholesky(-H), True  # raises LinAlgError unless -H is PD
+
+
+@register_jitable
+def asis_accept(mode, Lp, z, l_cur, P, h, q, nu, s_inv):
+    """Proposal ``mode + Lp^-T z`` and its independence Metropolis-Hastings log ratio."""
+    prop = mode + np.linalg.solve(Lp.T, z)
+    f_prop = asis_log_density(prop, P, h, q, nu, s_inv)[0]
+    f_cur = asis_log_density(l_cur, P, h, q, nu, s_inv)[0]
+    d_prop = Lp.T @ (prop - mode)
+    d_cur = Lp.T @ (l_cur - mode)
+    return prop, (f_prop + 0.5 * (d_prop @ d_prop)) - (f_cur + 0.5 * (d_cur @ d_cur))
+
+
+def asis_draw(rng, L, P, h, spec, laplace=asis_laplace, accept=asis_accept, n_newton: int = 4):
+    """The interweaving move on L given z: a new lower-triangular L (or None if rejected).
+
+    ``P`` and ``h`` are the statistics of :func:`asis_stats` already divided by sigma^2
+    (``P``).  Independence Metropolis-Hastings from the Laplace approximation of the exact
+    conditional (the prior and Jacobian terms make it non-Gaussian), so the move leaves
+    the posterior unchanged.  ``laplace``/``accept`` are the two pieces of algebra, passed
+    in so the numba backend can use compiled copies of the same functions.
+    """
+    q = L.shape[0]
+    nu, s_inv = float(spec.wishart_df(q)), 1.0 / float(spec.wishart_scale_diag)
+    try:
+        mode, Lp, ok = laplace(P, h, q, nu, s_inv, n_newton)
+    except np.linalg.LinAlgError:
+        return None
+    if not ok:
+        return None
+    z = rng.standard_normal(h.shape[0])
+    log_u = np.log(rng.uniform())
+    ia, ib = np.tril_indices(q)
+    prop, log_ratio = accept(mode, Lp, z, L[ia, ib].copy(), P, h, q, nu, s_inv)
+    if np.isfinite(log_ratio) and log_u < log_ratio:
+        out = np.zeros((q, q))
+        out[ia, ib] = prop
+        return out
+    return None
+
+
+def asis_step(rng, u, omega_inv, RtR, m, sigma2, spec):
+    """Ancillarity-sufficiency interweaving for (Omega, u) (Yu and Meng 2011).
+
+    The Omega^-1 | u draw is the sufficient-augmentation step.  This is the ancillary one:
+    with Omega = L L' (L lower-triangular) and z_i = L^-1 u_i, whose prior N(0, I) does
+    not involve Omega, draw L from its conditional given z (and theta, sigma^2, y), then
+    map back, u_i = L z_i and Omega = L L'.  Given z the likelihood is Gaussian in the
+    entries of L (:func:`asis_stats`); the inverse-Wishart prior of Omega and the
+    Jacobian of L -> L L' are not, so the draw is an independence Metropolis-Hastings
+    step from the Laplace approximation.  When each customer's data are weak, Omega | u
+    moves little per sweep while Omega | z moves freely: measured here (2,000 customers),
+    the effective draws per sweep of the covariate-slope variances and covariances of
+    Omega rose from 0.001-0.008 to 0.02-0.16.
+
+    ``m_i = R_i'(y_i - F_i theta) / sigma^2``.  Returns ``(u, omega_inv, accepted)``.
+    """
+    L = np.linalg.cholesky(np.linalg.inv(omega_inv))
+    Z = solve_triangular(L, u.T, lower=True).T
+    P, h = asis_stats(Z, m, RtR)
+    L_new = asis_draw(rng, L, P / sigma2, h, spec)
+    if L_new is None:
+        return u, omega_inv, False
+    M = _lower_inverse(L_new)
+    return Z @ L_new.T, M.T @ M, True
+
+
 def random_part(design: Design, u: np.ndarray) -> np.ndarray:
     """``R u`` per row: u_{i(row)}' R_row."""
     return np.einsum("nq,nq->n", design.R, u[design.customer])
@@ -165,6 +355,8 @@ def step(rng: np.random.Generator, state: State, design: Design, spec: ModelSpec
     ry = y - fixed
     m = np.column_stack([np.bincount(design.customer, weights=design.R[:, k] * ry, minlength=n)
                          for k in range(q)]) / sigma2
+    if spec.interweave:  # 3b. (Omega, u) through z = L^-1 u; u is redrawn next
+        u, omega_inv, _ = asis_step(rng, u, omega_inv, design.RtR, m, sigma2, spec)
     Pi = omega_inv[None] + design.RtR / sigma2
     Li = np.linalg.cholesky(Pi)
     z = rng.standard_normal((n, q))

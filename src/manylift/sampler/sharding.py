@@ -619,6 +619,7 @@ class ShardedJaxBackend:
     def __init__(self, design: Design, spec: ModelSpec, n_chains: int, mesh=None,
                  n_shards: int | None = None, dtype: str = "float64"):
         GJ.enable_x64()
+        spec = GJ.without_interweave(spec, "sharded JAX")
         self.design, self.spec, self.n_chains = design, spec, int(n_chains)
         self.mesh = make_mesh() if mesh is None else mesh
         self.dtype = dtype

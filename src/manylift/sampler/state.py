@@ -47,7 +47,12 @@ class ModelSpec:
     wishart_scale_diag : float, default=1
     expansion : bool, default=True
         Add the parameter-expanded scale move for (u, Omega) after the u block
-        (posterior unchanged; much faster mixing of sigma_u). False gives plain Gibbs.
+        (posterior unchanged; much faster mixing of sigma_u).
+    interweave : bool, default=True
+        Add the ancillarity-sufficiency interweaving move for (Omega, u) before the u
+        block (Yu and Meng 2011; posterior unchanged; much faster mixing of the whole of
+        Omega, above all the covariate-slope variances). Both False gives plain Gibbs.
+        The JAX backends do not implement it yet: they warn and run without it.
     """
 
     theta_prior_var: float = 1000.0
@@ -56,6 +61,7 @@ class ModelSpec:
     wishart_extra_df: float = 2.0
     wishart_scale_diag: float = 1.0
     expansion: bool = True
+    interweave: bool = True
 
     def wishart_df(self, q: int) -> float:
         return q + self.wishart_extra_df
