@@ -1,4 +1,4 @@
-"""Mixing per second: the pooled Gibbs sampler (with and without expansion) against NumPyro NUTS.
+"""Mixing per second: the pooled Gibbs sampler (with and without its redundant moves) against NumPyro NUTS.
 
 Usage::
 
@@ -17,9 +17,10 @@ and, in the same process, one after the other:
    L -> L L', so the prior on Omega^-1 is exactly that Wishart) and
    non-centred customer effects u_i = L^-T z_i, z_i ~ N(0, I), which have
    covariance (L L')^-1 = Omega.  float64, diagonal mass matrix.
-2. **manylift Gibbs**, numba backend (the CPU fast path), with the
-   parameter-expanded scale move (``ModelSpec(expansion=True)``) and as plain
-   Gibbs (``expansion=False``).
+2. **manylift Gibbs**, numba backend (the CPU fast path), three ways: the
+   default (scale move and interweaving move, ``ModelSpec()``), the scale move
+   alone (``ModelSpec(interweave=False)``) and plain Gibbs
+   (``ModelSpec(expansion=False, interweave=False)``).
 
 For each: wall seconds (warm-up and sampling apart), ArviZ bulk ESS of taubar,
 sigma_u (sd of uI, sqrt(Omega[0, 0])) and sigma, ESS per second, ESS per
@@ -196,26 +197,38 @@ def run_nuts(design: Design, chains: int, warmup: int, draws: int, max_tree_dept
     return res
 
 
-def run_gibbs(design: Design, expansion: bool, chains: int, warmup: int, draws: int,
+VARIANTS = {"gibbs_default": ModelSpec(),
+            "gibbs_scale_move": ModelSpec(interweave=False),
+            "gibbs_plain": ModelSpec(expansion=False, interweave=False)}
+
+
+def run_gibbs(design: Design, spec: ModelSpec, chains: int, warmup: int, draws: int,
               seed: int) -> dict:
     from manylift.sampler.gibbs_numba import NumbaBackend
 
     it = design.names.index("taubar")
-    backend = NumbaBackend(design, ModelSpec(expansion=expansion), chains)
+    backend = NumbaBackend(design, spec, chains)
     backend.init(np.random.SeedSequence(seed).spawn(chains))
     t0 = time.perf_counter()
     backend.run(warmup)
     t_warm = time.perf_counter() - t0
     tr = {k: np.empty((chains, draws)) for k in PARAMS}
+    om = np.empty((chains, draws, design.q, design.q))
     t0 = time.perf_counter()
     for s in range(draws):
         backend.run(1)
         for c, st in enumerate(backend.states()):
             tr["taubar"][c, s] = st.theta[it]
             tr["sigma"][c, s] = np.sqrt(st.sigma2)
-            tr["sigma_u"][c, s] = np.sqrt(np.linalg.inv(st.omega_inv)[0, 0])
+            om[c, s] = np.linalg.inv(st.omega_inv)
+            tr["sigma_u"][c, s] = np.sqrt(om[c, s, 0, 0])
     t_samp = time.perf_counter() - t0
-    res = {"backend": "numba", "expansion": expansion, "chains": chains, "warmup": warmup,
+    import arviz as az
+
+    omega_ess = [[float(az.ess(om[:, :, a, b])) / (chains * draws) for b in range(design.q)]
+                 for a in range(design.q)]
+    res = {"backend": "numba", "expansion": spec.expansion, "interweave": spec.interweave,
+           "omega_ess_per_sweep": omega_ess, "chains": chains, "warmup": warmup,
            "draws": draws, "seconds_warmup": round(t_warm, 2),
            "seconds_sampling": round(t_samp, 2), "seconds_total": round(t_warm + t_samp, 2),
            "seconds_per_sweep_all_chains": t_samp / draws}
@@ -290,17 +303,16 @@ def main(argv=None) -> int:
     # in a process was measured 3-6x slower per sweep than later ones, whichever went first
     from manylift.sampler.gibbs_numba import NumbaBackend
 
-    for exp in (True, False):
-        b = NumbaBackend(design, ModelSpec(expansion=exp), args.gibbs_chains)
+    for spec in VARIANTS.values():
+        b = NumbaBackend(design, spec, args.gibbs_chains)
         b.init(np.random.SeedSequence(99).spawn(args.gibbs_chains))
         b.run(100)
 
     runs = {}
-    for exp in (True, False):
-        key = "gibbs_expansion" if exp else "gibbs_plain"
-        runs[key] = run_gibbs(design, exp, args.gibbs_chains, args.gibbs_warmup,
+    for key, spec in VARIANTS.items():
+        runs[key] = run_gibbs(design, spec, args.gibbs_chains, args.gibbs_warmup,
                               args.gibbs_draws, args.seed)
-        print(key, {k: v for k, v in runs[key].items() if k != "params"},
+        print(key, {k: v for k, v in runs[key].items() if k not in ("params", "omega_ess_per_sweep")},
               {k: (round(v["mean"], 4), v["ess_bulk"]) for k, v in runs[key]["params"].items()},
               flush=True)
     if not args.skip_nuts:
@@ -312,25 +324,27 @@ def main(argv=None) -> int:
     result["runs"] = runs
     result["load_after"] = load_average()
 
-    g, pl = runs["gibbs_expansion"], runs["gibbs_plain"]
+    g, pl = runs["gibbs_default"], runs["gibbs_plain"]
+    ess = {k: runs[k]["params"]["sigma_u"]["ess_per_sweep"] for k in VARIANTS}
     summary = {"sigma_u_ess_per_sweep": {
-        "expansion": g["params"]["sigma_u"]["ess_per_sweep"],
-        "plain_gibbs": pl["params"]["sigma_u"]["ess_per_sweep"],
-        "gain": g["params"]["sigma_u"]["ess_per_sweep"]
-        / max(pl["params"]["sigma_u"]["ess_per_sweep"], 1e-12)},
-        "agreement_expansion_vs_plain": _agreement(g, pl)}
+        **ess, "gain_default_over_plain": ess["gibbs_default"] / max(ess["gibbs_plain"], 1e-12),
+        "gain_scale_move_over_plain": ess["gibbs_scale_move"] / max(ess["gibbs_plain"], 1e-12)},
+        "omega_min_ess_per_sweep": {k: float(np.min(runs[k]["omega_ess_per_sweep"]))
+                                    for k in VARIANTS},
+        "agreement_default_vs_plain": _agreement(g, pl),
+        "agreement_scale_move_vs_plain": _agreement(runs["gibbs_scale_move"], pl)}
     if "nuts" in runs:
         nu = runs["nuts"]
         ratios = {}
         for name in ("taubar", "sigma_u"):
             for kind in ("total", "sampling"):
                 k = f"ess_per_second_{kind}"
-                for gk in ("gibbs_expansion", "gibbs_plain"):
+                for gk in VARIANTS:
                     ratios[f"{name}_{kind}_{gk}_over_nuts"] = (
                         runs[gk]["params"][name][k] / nu["params"][name][k])
         summary["ess_per_second_ratio"] = ratios
-        summary["agreement_gibbs_expansion_vs_nuts"] = _agreement(g, nu)
-        summary["agreement_gibbs_plain_vs_nuts"] = _agreement(pl, nu)
+        for gk in VARIANTS:
+            summary[f"agreement_{gk}_vs_nuts"] = _agreement(runs[gk], nu)
     result["summary"] = summary
     write_json(args.out, result)
     print(f"summary: {summary}\nwrote {args.out}")

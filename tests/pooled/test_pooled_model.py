@@ -158,6 +158,20 @@ def test_ctrl_c_leaves_a_checkpoint_that_resumes_to_the_same_draws(tmp_path):
     np.testing.assert_array_equal(full.customers["mean"], resumed.customers["mean"])
 
 
+def test_resume_refuses_a_checkpoint_from_other_moves(tmp_path):
+    """A checkpoint written with the interweaving move is not continued without it."""
+    from manylift._core.errors import SamplerError
+    from manylift.sampler.state import ModelSpec
+
+    data, _ = simulate_program(200, 4, 10, random_state=0)
+    kw = dict(n_chains=1, n_warmup=10, n_draws=10, backend="numpy", progress=False,
+              checkpoint_every=5)
+    ck = tmp_path / "ck.npz"
+    assert PooledModel(**kw).fit(data, checkpoint=ck, stop_after=10) is None
+    with pytest.raises(SamplerError, match="other settings"):
+        PooledModel(**kw, spec=ModelSpec(interweave=False)).fit(data, checkpoint=ck, resume=True)
+
+
 def test_decompose_method_reaches_the_decomposition_layer():
     data, _ = simulate_program(300, 5, 30, random_state=2)
     fit = PooledModel(n_chains=1, n_warmup=20, n_draws=20, backend="numpy",

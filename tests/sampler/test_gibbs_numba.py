@@ -76,8 +76,9 @@ def test_jitted_scale_move_equals_the_numpy_reference():
 
 
 def test_interweaving_statistics_and_algebra_match_the_numpy_reference():
-    """asis_pass (threads, z = L^-1 u inside) equals gibbs_numpy.asis_stats, and the compiled
-    Laplace/acceptance give the numpy reference's draw from the same random stream."""
+    """The interweaving statistics of gather_pass (threads, z = L^-1 u inside) equal
+    gibbs_numpy.asis_stats, and the compiled Laplace/acceptance give the numpy reference's
+    draw from the same random stream."""
     from manylift.sampler import gibbs_numba as GN
     from manylift.sampler import gibbs_numpy as G
     from manylift.sampler.state import ModelSpec
@@ -91,8 +92,14 @@ def test_interweaving_statistics_and_algebra_match_the_numpy_reference():
     L = np.linalg.cholesky(np.cov(u.T))
     Linv = np.linalg.inv(L)
     P_ref, h_ref = G.asis_stats(u @ Linv.T, m, RtR)
-    for kernel in (GN.asis_pass, GN._asis_serial):
-        P, h = kernel(u, m, RtR, Linv, 7)
+    # no rows and no fixed effects: gather_pass's m_i is then R_i'y_i, given here as m
+    starts = np.zeros(n + 1, np.int64)
+    for kernel in (GN.gather_pass, GN._gather_serial):
+        m_out, T, hh = kernel(np.zeros((0, 1), np.int32), np.zeros((0, q)), starts, m,
+                              np.zeros((n, 0, q)), np.zeros(0), np.zeros(1), u, RtR, Linv,
+                              True, 7)
+        np.testing.assert_array_equal(m_out, m)
+        P, h = GN._asis_matrix(T, hh, q)
         np.testing.assert_allclose(P, P_ref, rtol=1e-11)
         np.testing.assert_allclose(h, h_ref, rtol=1e-11)
     spec = ModelSpec()

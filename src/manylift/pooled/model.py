@@ -190,7 +190,9 @@ class PooledModel:
                           resume=resume, progress=self.progress, stop_after=stop_after)
         if stop_after is not None and stop_after < settings.total_sweeps:
             return None
-        return PooledFit(model=self, data=data, inputs=inputs, run=run, customers=acc, spec=spec)
+        # the spec the backend ran (the JAX backends drop the interweaving move they lack)
+        return PooledFit(model=self, data=data, inputs=inputs, run=run, customers=acc,
+                         spec=getattr(backend, "spec", spec))
 
     def __repr__(self) -> str:
         return (f"PooledModel(n_chains={self.n_chains}, n_warmup={self.n_warmup}, "

@@ -71,11 +71,16 @@ class SamplerRun:
         return self.settings.total_sweeps / self.seconds if self.seconds > 0 else float("nan")
 
 
-def _fingerprint(settings: SamplerSettings, backend_name: str, K: int, n: int, N: int) -> str:
+def _fingerprint(settings: SamplerSettings, backend_name: str, K: int, n: int, N: int,
+                 spec=None) -> str:
+    import dataclasses
+
     return json.dumps({"chains": settings.n_chains, "warmup": settings.n_warmup,
                        "draws": settings.n_draws, "thin": settings.thin,
                        "seed": settings.random_state, "backend": backend_name,
-                       "K": K, "customers": n, "rows": N}, sort_keys=True)
+                       "K": K, "customers": n, "rows": N,
+                       "spec": dataclasses.asdict(spec) if spec is not None else None},
+                      sort_keys=True)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
@@ -144,7 +149,8 @@ def run_sampler(
     C, W, D, thin = settings.n_chains, settings.n_warmup, settings.n_draws, settings.thin
     total = settings.total_sweeps
     design = backend.design
-    fp = _fingerprint(settings, backend.name, design.K, design.n_customers, design.n_rows)
+    fp = _fingerprint(settings, backend.name, design.K, design.n_customers, design.n_rows,
+                      getattr(backend, "spec", None))
     seeds = np.random.SeedSequence(settings.random_state).spawn(C)
     backend.init(seeds)
     K, q = design.K, design.q

@@ -35,7 +35,7 @@ from manylift.sampler.gibbs_numpy import asis_accept, asis_draw, asis_laplace, s
 from manylift.sampler.gibbs_numpy import init as numpy_init
 from manylift.sampler.state import ModelSpec, State
 
-__all__ = ["NumbaBackend", "gather_pass", "draw_pass", "asis_pass", "px_draw_alpha_fast"]
+__all__ = ["NumbaBackend", "gather_pass", "draw_pass", "px_draw_alpha_fast"]
 
 try:  # numba is a dependency, but keep the import error readable
     import numba
@@ -76,8 +76,13 @@ def _chol_solve_draw(P, m, z, q, out, L, v):
 
 
 @njit(parallel=True, cache=True)
-def gather_pass(cells, R, starts, Rty, DtR, theta_d, table, n_chunks):
-    """First look at the rows: ``m_i = R_i'(y_i - F_i theta)`` for every customer, (n, q).
+def gather_pass(cells, R, starts, Rty, DtR, theta_d, table, u, RtR, Linv, with_asis, n_chunks):
+    """First look at the rows: ``m_i = R_i'(y_i - F_i theta)`` for every customer, (n, q),
+    and (``with_asis``) the statistics of the interweaving move with z_i = L^-1 u_i:
+    ``T[(b,d), (a,c)] = sum_i z_ib z_id R_i'R_i[a,c]`` over the pairs b <= d, a <= c
+    (100 products per customer for q = 4, in a regular loop), from which
+    :func:`_asis_matrix` assembles ``P`` of gibbs_numpy.asis_stats, and ``h[a, b] = sum_i
+    m_ia z_ib``.
 
     ``cells`` (N, G) holds each row's joint cells (campaign, week, cell x activity, each
     with the arm; see :func:`manylift.sampler.design.joint_cells`) as indices into one
@@ -88,10 +93,26 @@ def gather_pass(cells, R, starts, Rty, DtR, theta_d, table, n_chunks):
     q = R.shape[1]
     d = theta_d.size
     n_groups = cells.shape[1]
+    npair = q * (q + 1) // 2
+    pa = np.empty(npair, np.int64)
+    pb = np.empty(npair, np.int64)
+    k = 0
+    for a in range(q):
+        for b in range(a, q):
+            pa[k] = a
+            pb[k] = b
+            k += 1
     m = np.empty((n, q))
+    accT = np.zeros((n_chunks, npair, npair))
+    acch = np.zeros((n_chunks, q, q))
     per = (n + n_chunks - 1) // n_chunks
     for ch in prange(n_chunks):
         mi = np.empty(q)
+        zi = np.empty(q)
+        zz = np.empty(npair)
+        rr = np.empty(npair)
+        Tl = accT[ch]
+        hl = acch[ch]
         for i in range(ch * per, min(n, (ch + 1) * per)):
             for a in range(q):
                 s = Rty[i, a]
@@ -121,46 +142,37 @@ def gather_pass(cells, R, starts, Rty, DtR, theta_d, table, n_chunks):
                         mi[a] -= R[j, a] * g
             for a in range(q):
                 m[i, a] = mi[a]
-    return m
+            if with_asis:
+                for a in range(q):
+                    t = 0.0
+                    for b in range(a + 1):
+                        t += Linv[a, b] * u[i, b]
+                    zi[a] = t
+                for a in range(q):
+                    for b in range(q):
+                        hl[a, b] += mi[a] * zi[b]
+                for k1 in range(npair):
+                    zz[k1] = zi[pa[k1]] * zi[pb[k1]]
+                    rr[k1] = RtR[i, pa[k1], pb[k1]]
+                for k1 in range(npair):
+                    for k2 in range(npair):
+                        Tl[k1, k2] += zz[k1] * rr[k2]
+    return m, accT.sum(axis=0), acch.sum(axis=0)
 
 
-@njit(parallel=True, cache=True)
-def asis_pass(u, m, RtR, Linv, n_chunks):
-    """The statistics of the interweaving move (gibbs_numpy.asis_stats) with z_i = L^-1 u_i:
-    ``P[(a,b),(c,d)] = sum_i z_ib z_id R_i'R_i[a,c]`` and ``h[(a,b)] = sum_i m_ia z_ib``."""
-    n, q = u.shape
-    p = q * (q + 1) // 2
-    ia = np.empty(p, np.int64)
-    ib = np.empty(p, np.int64)
+def _asis_matrix(T, h, q):
+    """``P`` and ``h`` of gibbs_numpy.asis_stats (lower-triangular order of L's entries)
+    from the pair sums of :func:`gather_pass`."""
+    pair = {}
     k = 0
     for a in range(q):
-        for b in range(a + 1):
-            ia[k] = a
-            ib[k] = b
+        for b in range(a, q):
+            pair[(a, b)] = pair[(b, a)] = k
             k += 1
-    accP = np.zeros((n_chunks, p, p))
-    acch = np.zeros((n_chunks, p))
-    per = (n + n_chunks - 1) // n_chunks
-    for ch in prange(n_chunks):
-        z = np.empty(q)
-        Pl = accP[ch]
-        hl = acch[ch]
-        for i in range(ch * per, min(n, (ch + 1) * per)):
-            for a in range(q):
-                s = 0.0
-                for b in range(a + 1):
-                    s += Linv[a, b] * u[i, b]
-                z[a] = s
-            for k1 in range(p):
-                a, b = ia[k1], ib[k1]
-                hl[k1] += m[i, a] * z[b]
-                for k2 in range(k1, p):
-                    Pl[k1, k2] += z[b] * z[ib[k2]] * RtR[i, a, ia[k2]]
-    P = accP.sum(axis=0)
-    for k1 in range(p):
-        for k2 in range(k1):
-            P[k1, k2] = P[k2, k1]
-    return P, acch.sum(axis=0)
+    ia, ib = np.tril_indices(q)
+    zz = np.array([[pair[(b, d)] for d in ib] for b in ib])  # (z_b z_d) pair of (a,b),(c,d)
+    rr = np.array([[pair[(a, c)] for c in ia] for a in ia])  # R'R[a, c] pair
+    return T[zz, rr], h[ia, ib]
 
 
 @njit(parallel=True, cache=True)
@@ -261,7 +273,6 @@ def _serial(kernel, name: str):
 
 _SERIAL_ROWS = 250_000
 _gather_serial = _serial(gather_pass, "_gather_serial")
-_asis_serial = _serial(asis_pass, "_asis_serial")
 _draw_serial = _serial(draw_pass, "_draw_serial")
 _asis_laplace = njit(cache=True)(asis_laplace)
 _asis_accept = njit(cache=True)(asis_accept)
@@ -375,7 +386,6 @@ class NumbaBackend:
         self._n_chunks = max(1, 8 * self._n_threads)
         small = d.n_rows < _SERIAL_ROWS
         self._gather = _gather_serial if small else gather_pass
-        self._asis = _asis_serial if small else asis_pass
         self._draw = _draw_serial if small else draw_pass
         self._pool = None
 
@@ -416,12 +426,12 @@ class NumbaBackend:
         theta, sigma2, omega_inv, _ = state
         N, q, n = d.n_rows, d.q, d.n_customers
         z = self._normals(rng, n, q)
-        m = self._gather(self._cells, self._R, self._starts, self._Rty, self._DtR,
-                        theta[: self._dd], self._M @ theta, self._n_chunks)
+        L = np.linalg.cholesky(np.linalg.inv(omega_inv)) if spec.interweave else np.eye(q)
+        m, T, hh = self._gather(self._cells, self._R, self._starts, self._Rty, self._DtR,
+                                theta[: self._dd], self._M @ theta, state.u, d.RtR,
+                                np.linalg.inv(L), bool(spec.interweave), self._n_chunks)
         if spec.interweave:  # (Omega, u) | z, then u is redrawn (gibbs_numpy.asis_step)
-            L = np.linalg.cholesky(np.linalg.inv(omega_inv))
-            Linv = np.linalg.inv(L)
-            P, h = self._asis(state.u, m, d.RtR, Linv, self._n_chunks)
+            P, h = _asis_matrix(T, hh, q)
             L_new = asis_draw(rng, L, P / sigma2, h / sigma2, spec,
                               laplace=_asis_laplace, accept=_asis_accept)
             if L_new is not None:
