@@ -134,6 +134,9 @@ def main() -> None:
         "copy_bandwidth_GBps": bw,
         "bytes_per_sweep": bytes_sweep,
         "bandwidth_floor_seconds": bytes_sweep / (bw * 1e9),
+        # the sampler looks at the rows twice (gather pass, then draw pass)
+        "bytes_per_sweep_two_row_reads": 2 * N * per_row + n * per_customer,
+        "two_row_reads_floor_seconds": (2 * N * per_row + n * per_customer) / (bw * 1e9),
         "peak_rss_GiB": vm_hwm_gib(),
         "paper_row_sweeps_per_core_second": PAPER_ROW_SWEEPS_PER_CORE_SECOND,
         "machine": {**base_machine(), "numba": numba.__version__},

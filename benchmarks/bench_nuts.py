@@ -164,7 +164,7 @@ def _summaries(draws: dict, seconds_total: float, seconds_sampling: float,
 
 
 def run_nuts(design: Design, chains: int, warmup: int, draws: int, max_tree_depth: int,
-             seed: int) -> dict:
+             seed: int, chain_method: str = "sequential") -> dict:
     import jax
     from numpyro.infer import MCMC, NUTS
 
@@ -172,7 +172,7 @@ def run_nuts(design: Design, chains: int, warmup: int, draws: int, max_tree_dept
     arrays = numpyro_arrays(design)
     kernel = NUTS(model, max_tree_depth=max_tree_depth, target_accept_prob=0.8)
     mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains,
-                chain_method="sequential", progress_bar=False)
+                chain_method=chain_method, progress_bar=False)
     key = jax.random.PRNGKey(seed)
     t0 = time.perf_counter()
     mcmc.warmup(key, arrays, extra_fields=("num_steps", "diverging"), collect_warmup=False)
@@ -185,7 +185,7 @@ def run_nuts(design: Design, chains: int, warmup: int, draws: int, max_tree_dept
     extra = mcmc.get_extra_fields(group_by_chain=True)
     steps = np.asarray(extra["num_steps"])
     res = {"chains": chains, "warmup": warmup, "draws": draws,
-           "max_tree_depth": max_tree_depth, "chain_method": "sequential",
+           "max_tree_depth": max_tree_depth, "chain_method": chain_method,
            "seconds_warmup_incl_compile": round(t_warm, 2),
            "seconds_sampling": round(t_samp, 2), "seconds_total": round(t_warm + t_samp, 2),
            "mean_leapfrog_steps_per_draw": round(float(steps.mean()), 1),
@@ -274,12 +274,20 @@ def main(argv=None) -> int:
     p.add_argument("--nuts-warmup", type=int, default=300)
     p.add_argument("--nuts-draws", type=int, default=300)
     p.add_argument("--max-tree-depth", type=int, default=8)
+    p.add_argument("--nuts-chain-method", default="sequential",
+                   choices=["sequential", "parallel", "vectorized"],
+                   help="how NumPyro runs several chains; 'parallel' makes one CPU device per "
+                        "chain (numpyro.set_host_device_count), so chains run on separate cores")
     p.add_argument("--gibbs-chains", type=int, default=2)
     p.add_argument("--gibbs-warmup", type=int, default=500)
     p.add_argument("--gibbs-draws", type=int, default=3000)
     p.add_argument("--skip-nuts", action="store_true", help="Gibbs only (for quick checks)")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/nuts.json"))
     args = p.parse_args(argv)
+    if args.nuts_chain_method == "parallel":
+        import numpyro  # before JAX starts its CPU backend
+
+        numpyro.set_host_device_count(args.nuts_chains)
 
     import jax
 
@@ -317,7 +325,7 @@ def main(argv=None) -> int:
               flush=True)
     if not args.skip_nuts:
         runs["nuts"] = run_nuts(design, args.nuts_chains, args.nuts_warmup, args.nuts_draws,
-                                args.max_tree_depth, args.seed)
+                                args.max_tree_depth, args.seed, args.nuts_chain_method)
         print("nuts", {k: v for k, v in runs["nuts"].items() if k != "params"},
               {k: (round(v["mean"], 4), v["ess_bulk"]) for k, v in runs["nuts"]["params"].items()},
               flush=True)

@@ -1,30 +1,36 @@
-"""The CPU fast path: one fused pass over the rows per sweep (numba, all cores).
+"""The CPU fast path: two looks at the rows per sweep (numba, all cores).
 
-Same model, priors and blocks as :mod:`manylift.sampler.gibbs_numpy`, in the
-"exact schedule" of PERFORMANCE_NOTES.md: each sweep reads every row once.
-Within the pass, customer by customer, it computes ``m_i = R_i'(y_i - F_i theta)``,
-draws ``u_i`` and accumulates the sufficient statistics that the rest of the
-sweep needs, so the other blocks cost no pass over the rows:
+Same model, priors and blocks as :mod:`manylift.sampler.gibbs_numpy`.  A sweep:
 
-    u_i | theta, sigma^2, Omega   (in the pass)
-    (u, Omega) scale move         (parameter expansion, from sum_i (u_i u_i') o R_i'R_i and sum_i u_i o m_i)
+    gather pass                   m_i = R_i'(y_i - F_i theta) for every customer (G lookups
+                                  per row, G = 3 joint cells), and the statistics of the
+                                  interweaving move (from u, R_i'R_i and m_i, no rows)
+    (Omega, u) | z                interweaving (spec.interweave), Laplace + Metropolis-Hastings
+    draw pass                     every u_i | theta, sigma^2, Omega, and the sufficient
+                                  statistics the rest of the sweep needs (G x q scatter-adds
+                                  per row into per-cell sums of R_k u_k)
+    (u, Omega) scale move         (spec.expansion, from sum_i (u_i u_i') o R_i'R_i, sum_i u_i o m_i)
     Omega^-1 | u                  (from S_u = sum_i u_i u_i')
-    sigma^2 | theta, u            (SSE from sum r^2, the two sums above and the scale)
-    theta | sigma^2, u            (F'(y - R u) = F'y - sum_k alpha_k F'(R_k o u_k), accumulated per k)
+    sigma^2 | theta, u            (SSE from ||y - F theta||^2 by F'F, and the two sums above)
+    theta | sigma^2, u            (F'(y - R u) = F'y - M'(per-cell sums) - dense part;
+                                   F'F = Q diag(lam) Q' once, so no K x K factorisation)
 
-A fixed scan order is a valid Gibbs sampler whatever the order; this one
-(u first, theta last) differs from the numpy reference's (theta first), so
-the two agree in distribution, not draw by draw (tested).  Written by hand
-with numba because no library offers a fused segment-sum Gibbs pass over
-crossed random effects; numba is already required by EconML's SHAP backend.
+The interweaving move needs every m_i before any u_i is drawn, hence two passes (the
+first one fused both; at 100,000 customers the split costs about 10% per sweep, see
+docs/performance.md).  A fixed scan order is a valid Gibbs sampler whatever the order;
+this one (u first, theta last) differs from the numpy reference's (theta first), so the
+two agree in distribution, not draw by draw (tested).  Written by hand with numba
+because no library offers a segment-sum Gibbs pass over crossed random effects; numba
+is already required by EconML's SHAP backend.  Designs under ``_SERIAL_ROWS`` rows run
+single-threaded compiles of the same kernels (the thread pool's start-up costs more).
 
-All random numbers come from the chain's numpy Generator (the u_i normals are
-drawn as one array before the pass), so runs are deterministic and resume
-bit-identically regardless of threads.
+All random numbers come from the chain's numpy Generator, so runs are deterministic and
+resume bit-identically (for a given number of threads).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
@@ -163,6 +169,12 @@ def gather_pass(cells, R, starts, Rty, DtR, theta_d, table, u, RtR, Linv, with_a
 def _asis_matrix(T, h, q):
     """``P`` and ``h`` of gibbs_numpy.asis_stats (lower-triangular order of L's entries)
     from the pair sums of :func:`gather_pass`."""
+    zz, rr, ia, ib = _asis_index(q)
+    return T[zz, rr], h[ia, ib]
+
+
+@functools.lru_cache(maxsize=8)
+def _asis_index(q: int):
     pair = {}
     k = 0
     for a in range(q):
@@ -172,7 +184,7 @@ def _asis_matrix(T, h, q):
     ia, ib = np.tril_indices(q)
     zz = np.array([[pair[(b, d)] for d in ib] for b in ib])  # (z_b z_d) pair of (a,b),(c,d)
     rr = np.array([[pair[(a, c)] for c in ia] for a in ia])  # R'R[a, c] pair
-    return T[zz, rr], h[ia, ib]
+    return zz, rr, ia, ib
 
 
 @njit(parallel=True, cache=True)
@@ -268,14 +280,14 @@ def _serial(kernel, name: str):
     g = types.FunctionType(f.__code__, f.__globals__, name, f.__defaults__, f.__closure__)
     g.__qualname__ = name
     g.__doc__ = f.__doc__
-    return njit(cache=True)(g)
+    return njit(cache=True, nogil=True)(g)
 
 
 _SERIAL_ROWS = 250_000
 _gather_serial = _serial(gather_pass, "_gather_serial")
 _draw_serial = _serial(draw_pass, "_draw_serial")
-_asis_laplace = njit(cache=True)(asis_laplace)
-_asis_accept = njit(cache=True)(asis_accept)
+_asis_laplace = njit(cache=True, nogil=True)(asis_laplace)
+_asis_accept = njit(cache=True, nogil=True)(asis_accept)
 
 
 @njit(cache=True)
@@ -384,7 +396,8 @@ class NumbaBackend:
         self._dd = d.dense.shape[1]
         self._n_threads = n_threads or numba.get_num_threads()
         self._n_chunks = max(1, 8 * self._n_threads)
-        small = d.n_rows < _SERIAL_ROWS
+        small = self._small = d.n_rows < _SERIAL_ROWS
+        self._chain_pool = None
         self._gather = _gather_serial if small else gather_pass
         self._draw = _draw_serial if small else draw_pass
         self._pool = None
@@ -469,17 +482,36 @@ class NumbaBackend:
         return State(theta, sigma2, omega_inv, u), loglik
 
     def run(self, n_sweeps: int) -> dict:
+        """``n_sweeps`` sweeps of every chain.  Small designs (single-threaded kernels, which
+        release the GIL) run their chains at once, one per thread; the draws are the same
+        either way, since each chain has its own Generator."""
         from manylift.sampler.backends import check_finite
 
         ll = np.empty((n_sweeps, self.n_chains))
-        for s in range(n_sweeps):
-            for c in range(self.n_chains):
+
+        def chain(c: int) -> None:
+            for s in range(n_sweeps):
                 st, ll[s, c] = self._step(self._rngs[c], self._states[c])
                 self._states[c] = st
-            self.sweep += 1
-            if not np.all(np.isfinite(ll[s])):
-                for c in range(self.n_chains):
-                    check_finite(self._states[c], self.sweep, c)
+                if not np.isfinite(ll[s, c]):  # stop this chain; reported below
+                    ll[s + 1:, c] = np.nan
+                    break
+
+        if self._small and self.n_chains > 1 and self._n_threads > 1:
+            if self._chain_pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._chain_pool = ThreadPoolExecutor(max_workers=self._n_threads)
+            list(self._chain_pool.map(chain, range(self.n_chains)))
+        else:
+            for c in range(self.n_chains):
+                chain(c)
+        start = self.sweep
+        self.sweep += n_sweeps
+        bad = np.flatnonzero(~np.all(np.isfinite(ll), axis=1))
+        if bad.size:
+            for c in range(self.n_chains):
+                check_finite(self._states[c], start + int(bad[0]) + 1, c)
         return {"loglik": ll}
 
     def states(self):
