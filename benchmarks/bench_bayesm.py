@@ -13,7 +13,7 @@ the PATH.  For each size, in the same run and one after the other:
    in the source study) and its ``Design`` (``build_inputs``: holdout rows out);
 2. manylift's seconds per sweep of the full pooled model of DESIGN.md section 4
    (crossed campaign and week effects and their treatment interactions, cells,
-   activity bins, customer effects on [W, X]; one chain, expansion on) with the
+   activity bins, customer effects on [W, X]; one chain, default moves) with the
    numba backend (all cores) and with the numpy reference (one core);
 3. bayesm's ``rhierLinearModel`` on the nearest comparable problem: one
    regression per customer of the same centred outcome on the same 4 columns
@@ -50,6 +50,8 @@ os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # machine_info, when imported
 from machine_info import git_commit, load_average  # noqa: E402
 
 from manylift._core.atomic import write_json  # noqa: E402

@@ -15,9 +15,12 @@ import argparse
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
-from machine_info import git_commit, load_average
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # machine_info, when imported
+from machine_info import git_commit, load_average  # noqa: E402
 
 PAPER_ROW_SWEEPS_PER_CORE_SECOND = 16e6 * 25_000 / (8 * 3600 * 8)  # 1.74 million
 

@@ -40,6 +40,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # machine_info, when imported
 from machine_info import git_commit, load_average  # noqa: E402
 
 # numba's default OpenMP threading layer keeps its threads spinning after each parallel

@@ -110,7 +110,7 @@ def test_scale_move_matches_numpy_reference(tiny):
     px_jax = jax.jit(GJ.px_scale_step, static_argnames=("spec",))
     rng = np.random.default_rng(5)
     plain = ModelSpec(expansion=False)
-    spec = ModelSpec(interweave=False)
+    spec = ModelSpec()
     state = GN.init(rng, tiny, plain)
     n_accept = 0
     for _ in range(40):
@@ -226,7 +226,7 @@ def _summaries(theta, sigma2, omega_inv, i_taubar):
 def test_numpy_and_jax_agree_in_distribution(small):
     import arviz as az
 
-    spec = ModelSpec(interweave=False)
+    spec = ModelSpec()
     C, warm, n_draws = 4, 200, 1500
     it = small.names.index("taubar")
 
@@ -262,7 +262,7 @@ def test_numpy_and_jax_agree_in_distribution(small):
 
 # -- RNG: chunking, resume, trace-once --------------------------------------------
 def test_chunking_resume_and_trace_once(tiny):
-    spec = ModelSpec(interweave=False)
+    spec = ModelSpec()
     a = GJ.JaxBackend(tiny, spec, 2)
     a.init(_seeds(2))
     a_out = [a.run(5) for _ in range(4)]  # 20 sweeps, one compilation (bucket 8)
@@ -298,16 +298,47 @@ def test_chunking_resume_and_trace_once(tiny):
     assert a.n_traces == 1  # new backends on the same design reuse the compilation
 
 
-def test_interweaving_is_dropped_with_a_warning(tiny):
-    """The JAX backends do not implement the interweaving move: they say so and run the
-    same posterior without it (the spec they run says interweave=False)."""
-    with pytest.warns(UserWarning, match="interweaving move"):
-        b = GJ.JaxBackend(tiny, ModelSpec(), 2)
-    assert b.spec.interweave is False and b.spec.expansion is True
+def test_interweaving_move_matches_numpy_reference():
+    """asis_sums equals gibbs_numpy.asis_stats, and asis_from_sums draws what
+    gibbs_numpy.asis_draw draws from the same normals and uniform (the JAX Newton uses the
+    exact Hessian, the reference central differences: agreement to 1e-6)."""
+    import jax
+    import jax.numpy as jnp
+    from scipy.stats import norm
+
+    gen = np.random.default_rng(5)
+    n, q = 400, 4
+    u = gen.normal(size=(n, q))
+    X = gen.normal(size=(n, 15, q))
+    RtR = np.einsum("nta,ntb->nab", X, X)
+    m = np.einsum("nab,nb->na", RtR, u) / 2.0 + gen.normal(size=(n, q))
+    omega_inv = np.linalg.inv(np.cov(u.T))
+    L = np.linalg.cholesky(np.cov(u.T))
+    P_ref, h_ref = GN.asis_stats(u @ np.linalg.inv(L).T, m, RtR)
+    P, h, L_j = GJ.asis_sums(jnp.asarray(u), jnp.asarray(m), jnp.asarray(RtR),
+                             jnp.asarray(omega_inv))
+    np.testing.assert_allclose(np.asarray(P), P_ref, rtol=1e-10)
+    np.testing.assert_allclose(np.asarray(h), h_ref, rtol=1e-10)
+    spec = ModelSpec()
+    f = jax.jit(GJ.asis_from_sums, static_argnames=("spec",))
+    p = q * (q + 1) // 2
+    accepted = 0
+    for seed in range(8):
+        z = np.random.default_rng(seed).standard_normal(p + 1)
+        ref = GN.asis_draw(_FixedRng(z[:p], norm.cdf(z[p])), L, P_ref / 2.0, h_ref, spec)
+        oi, acc = f(jnp.asarray(z), P / 2.0, h, L_j, jnp.asarray(omega_inv), spec)
+        assert bool(acc) == (ref is not None)
+        if ref is not None:
+            accepted += 1
+            M = np.linalg.inv(ref)
+            np.testing.assert_allclose(np.asarray(oi), M.T @ M, rtol=1e-6)
+        else:
+            np.testing.assert_array_equal(np.asarray(oi), omega_inv)
+    assert accepted >= 4
 
 
 def test_different_seeds_give_different_chains(tiny):
-    b = GJ.JaxBackend(tiny, ModelSpec(interweave=False), 2)
+    b = GJ.JaxBackend(tiny, ModelSpec(), 2)
     b.init(_seeds(2))
     out = b.run(5)
     assert not np.array_equal(out["theta"][:, 0], out["theta"][:, 1])
@@ -315,7 +346,7 @@ def test_different_seeds_give_different_chains(tiny):
 
 
 def test_non_finite_state_stops_naming_the_block(tiny):
-    b = GJ.JaxBackend(tiny, ModelSpec(interweave=False), 2)
+    b = GJ.JaxBackend(tiny, ModelSpec(), 2)
     b.init(_seeds(2))
     st = b.states()
     bad_u = st[1].u.copy()
@@ -329,14 +360,14 @@ def test_bad_options_and_rng_blob(tiny):
     from manylift._core.errors import ManyliftError
 
     with pytest.raises(ManyliftError, match="dtype"):
-        GJ.JaxBackend(tiny, ModelSpec(interweave=False), 2, dtype="float16")
-    b = GJ.JaxBackend(tiny, ModelSpec(interweave=False), 2)
+        GJ.JaxBackend(tiny, ModelSpec(), 2, dtype="float16")
+    b = GJ.JaxBackend(tiny, ModelSpec(), 2)
     with pytest.raises(SamplerError, match="before init"):
         b.run(1)
     b.init(_seeds(2))
     with pytest.raises(SamplerError, match="another backend or chain count"):
         b.set_rng(np.zeros(7, np.uint8))
-    assert isinstance(get_backend("jax", tiny, ModelSpec(interweave=False), 2), GJ.JaxBackend)
+    assert isinstance(get_backend("jax", tiny, ModelSpec(), 2), GJ.JaxBackend)
     assert GJ.JaxBackend.bucket(1) == 1 and GJ.JaxBackend.bucket(5) == 8
     assert GJ.JaxBackend.bucket(8) == 8 and GJ.JaxBackend.bucket(250) == 256
 
@@ -349,11 +380,11 @@ def test_driver_resume_with_jax_gives_the_same_draws(tiny, tmp_path):
 
     settings = SamplerSettings(n_chains=2, n_warmup=8, n_draws=6, thin=1, random_state=3,
                                checkpoint_every=4)
-    full = run_sampler(GJ.JaxBackend(tiny, ModelSpec(interweave=False), 2), settings, progress=False)
+    full = run_sampler(GJ.JaxBackend(tiny, ModelSpec(), 2), settings, progress=False)
     ck = tmp_path / "ck.npz"
-    run_sampler(GJ.JaxBackend(tiny, ModelSpec(interweave=False), 2), settings, checkpoint=ck, progress=False,
+    run_sampler(GJ.JaxBackend(tiny, ModelSpec(), 2), settings, checkpoint=ck, progress=False,
                 stop_after=10)
-    resumed = run_sampler(GJ.JaxBackend(tiny, ModelSpec(interweave=False), 2), settings, checkpoint=ck,
+    resumed = run_sampler(GJ.JaxBackend(tiny, ModelSpec(), 2), settings, checkpoint=ck,
                           resume=True, progress=False)
     assert resumed.resumed and resumed.backend == "jax"
     np.testing.assert_array_equal(resumed.theta, full.theta)

@@ -109,7 +109,7 @@ def test_scale_move_from_sums_equals_unsharded(tiny, rng):
     from manylift.sampler import gibbs_jax as GJ
 
     GJ.enable_x64()
-    spec = ModelSpec(interweave=False)
+    spec = ModelSpec()
     q, n = tiny.q, tiny.n_customers
     f_sums = jax.jit(SH.px_scale_from_sums, static_argnames=("spec",))
     f_full = jax.jit(GJ.px_scale_step, static_argnames=("spec",))
@@ -150,7 +150,7 @@ _SCRIPT = textwrap.dedent("""
         warnings.simplefilter("ignore")
         data, _ = simulate_program(120, 5, 10, rows_per_customer=6, random_state=11)
         design = build_inputs(data, holdout=False).design
-    spec, C, L = ModelSpec(interweave=False), 2, 8
+    spec, C, L = ModelSpec(), 2, 8
     seeds = lambda s: np.random.SeedSequence(s).spawn(C)
     keys = ("loglik", "theta", "sigma2", "omega_inv")
 

@@ -449,8 +449,10 @@ def _local_step(key, state: State, sd: ShardedDesign, spec: ModelSpec):
     df_post = spec.wishart_df(q) + n
     shapes = np.concatenate([[spec.sigma_shape + N / 2], (df_post - np.arange(q)) / 2.0])
     gam = GJ.sample_gamma(k_gamma, shapes)
-    znorm = jax.random.normal(k_normal, (K + n_wish + q + 1,), f64)
-    z_theta, z_wish, z_px = znorm[:K], znorm[K:K + n_wish], znorm[K + n_wish:]
+    n_asis = q * (q + 1) // 2 + 1 if spec.interweave else 0
+    znorm = jax.random.normal(k_normal, (K + n_wish + q + 1 + n_asis,), f64)
+    z_theta, z_wish = znorm[:K], znorm[K:K + n_wish]
+    z_px, z_asis = znorm[K + n_wish:K + n_wish + q + 1], znorm[K + n_wish + q + 1:]
     z_u = _per_shard(lambda s: jax.random.normal(jax.random.fold_in(k_u, s), (nl, q), f64),
                      _shard_ids(S_local))
     rows = (sd.y, sd.customer, sd.R, sd.dense, sd.cells)
@@ -495,6 +497,16 @@ def _local_step(key, state: State, sd: ShardedDesign, spec: ModelSpec):
 
     # u_i | rest (per shard; padded customers held at 0), then the scale move's sums
     m = m_raw * inv_s2
+    if spec.interweave:  # (Omega, u) | z from sums over shards (gibbs_jax.asis_from_sums)
+        def asis_part(m_s, u_s, RtR):
+            P_raw, h, _ = GJ.asis_sums(u_s, m_s, RtR, omega_inv)
+            return jnp.concatenate([P_raw.ravel(), h])
+
+        pq = q * (q + 1) // 2
+        ta = _gsum(_per_shard(asis_part, m, u, sd.RtR))
+        L_cur = GJ._chol(GJ._spd_inv(omega_inv))
+        omega_inv, _ = GJ.asis_from_sums(z_asis, ta[: pq * pq].reshape(pq, pq) * inv_s2,
+                                         ta[pq * pq:], L_cur, omega_inv, spec)
 
     def draw_u(RtR, cmask, m_s, z_s):
         Pi = omega_inv[None] + RtR * inv_s2
@@ -619,7 +631,6 @@ class ShardedJaxBackend:
     def __init__(self, design: Design, spec: ModelSpec, n_chains: int, mesh=None,
                  n_shards: int | None = None, dtype: str = "float64"):
         GJ.enable_x64()
-        spec = GJ.without_interweave(spec, "sharded JAX")
         self.design, self.spec, self.n_chains = design, spec, int(n_chains)
         self.mesh = make_mesh() if mesh is None else mesh
         self.dtype = dtype

@@ -52,7 +52,6 @@ class ModelSpec:
         Add the ancillarity-sufficiency interweaving move for (Omega, u) before the u
         block (Yu and Meng 2011; posterior unchanged; much faster mixing of the whole of
         Omega, above all the covariate-slope variances). Both False gives plain Gibbs.
-        The JAX backends do not implement it yet: they warn and run without it.
     """
 
     theta_prior_var: float = 1000.0
