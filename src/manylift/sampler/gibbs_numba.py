@@ -396,6 +396,9 @@ class NumbaBackend:
         self._dd = d.dense.shape[1]
         self._n_threads = n_threads or numba.get_num_threads()
         self._n_chunks = max(1, 8 * self._n_threads)
+        # accepted proposals of the two Metropolis-Hastings moves, over all chains (a
+        # diagnostic: compare with self.sweep * n_chains)
+        self.accepted = {"interweave": 0, "scale": 0}
         small = self._small = d.n_rows < _SERIAL_ROWS
         self._chain_pool = None
         self._gather = _gather_serial if small else gather_pass
@@ -450,6 +453,7 @@ class NumbaBackend:
             if L_new is not None:
                 Minv = np.linalg.inv(L_new)
                 omega_inv = Minv.T @ Minv
+                self.accepted["interweave"] += 1
         u, c, G, S, Fd, Fc = self._draw(self._cells, self._R, self._starts, d.RtR, self._DtR, m,
                                        omega_inv, float(sigma2), z, self._M.shape[0],
                                        self._n_chunks)
@@ -462,6 +466,7 @@ class NumbaBackend:
             drawn = px_draw_alpha_fast(rng, G / sigma2, c / sigma2, np.diag(omega_inv).copy(),
                                        spec)
             alpha = np.ones(q) if drawn is None else drawn
+            self.accepted["scale"] += drawn is not None
             u = u * alpha
             omega_inv = omega_inv / np.outer(alpha, alpha)
             S = S * np.outer(alpha, alpha)
