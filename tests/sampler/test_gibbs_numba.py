@@ -113,3 +113,33 @@ def test_interweaving_statistics_and_algebra_match_the_numpy_reference():
             accepted += 1
             np.testing.assert_allclose(b, a, rtol=1e-8)
     assert accepted >= 5
+
+
+@pytest.mark.parametrize("q", [4, 3])  # the written-out q = 4 path and the general one
+def test_draw_pass_draws_u_from_its_closed_form(q):
+    """u_i = P_i^-1 m_i / s2 + L_i^-T z_i with P_i = Omega^-1 + R_i'R_i / s2 = L_i L_i',
+    and the sums G, S, c it returns, against numpy on customers without rows."""
+    from manylift.sampler import gibbs_numba as GN
+
+    gen = np.random.default_rng(q)
+    n, d, s2 = 300, 3, 1.7
+    X = gen.normal(size=(n, 8, q))
+    RtR = np.einsum("nta,ntb->nab", X, X)
+    DtR = gen.normal(size=(n, d, q))
+    m, z = gen.normal(size=(n, q)) * 4, gen.normal(size=(n, q))
+    A = gen.normal(size=(q, q))
+    omega_inv = A @ A.T + np.eye(q)
+    starts = np.zeros(n + 1, np.int64)
+    for kernel in (GN.draw_pass, GN._draw_serial):
+        u, c, G, S, Fd, Fc = kernel(np.zeros((0, 3), np.int32), np.zeros((0, q)), starts, RtR,
+                                    DtR, m, omega_inv, s2, z, 5, 4)
+        P = omega_inv[None] + RtR / s2
+        L = np.linalg.cholesky(P)
+        ref = (np.linalg.solve(P, (m / s2)[..., None])[..., 0]
+               + np.linalg.solve(np.swapaxes(L, 1, 2), z[..., None])[..., 0])
+        np.testing.assert_allclose(u, ref, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(S, u.T @ u, rtol=1e-10)
+        np.testing.assert_allclose(G, np.einsum("ni,nj,nij->ij", u, u, RtR), rtol=1e-10)
+        np.testing.assert_allclose(c, np.sum(u * m, 0), rtol=1e-10)
+        np.testing.assert_allclose(Fd, np.einsum("nka,na->ak", DtR, u), rtol=1e-10)
+        assert not Fc.any()
