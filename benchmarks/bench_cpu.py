@@ -20,28 +20,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # machine_info, when imported
-from machine_info import git_commit, load_average  # noqa: E402
+from machine_info import GIB, copy_bandwidth_gbs, git_commit, load_average, peak_bytes  # noqa: E402
 
 PAPER_ROW_SWEEPS_PER_CORE_SECOND = 16e6 * 25_000 / (8 * 3600 * 8)  # 1.74 million
 
 
-def vm_hwm_gib() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM"):
-                return int(line.split()[1]) / 2**20
-    return float("nan")
-
-
-def copy_bandwidth_gbs(n_bytes: int = 512 * 2**20, repeats: int = 5) -> float:
-    a = np.ones(n_bytes // 8)
-    b = np.empty_like(a)
-    best = np.inf
-    for _ in range(repeats):
-        t = time.perf_counter()
-        np.copyto(b, a)
-        best = min(best, time.perf_counter() - t)
-    return 2 * n_bytes / best / 1e9  # read + write
 
 
 def time_sweeps(backend, n: int) -> list[float]:
@@ -140,7 +123,7 @@ def main() -> None:
         # the sampler looks at the rows twice (gather pass, then draw pass)
         "bytes_per_sweep_two_row_reads": 2 * N * per_row + n * per_customer,
         "two_row_reads_floor_seconds": (2 * N * per_row + n * per_customer) / (bw * 1e9),
-        "peak_rss_GiB": vm_hwm_gib(),
+        "peak_rss_GiB": peak_bytes() / GIB,
         "paper_row_sweeps_per_core_second": PAPER_ROW_SWEEPS_PER_CORE_SECOND,
         "machine": {**base_machine(), "numba": numba.__version__},
         "load_before": load_before, "load_after": load_average(),

@@ -30,14 +30,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
-from machine_info import load_average  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # machine_info, when imported
+from machine_info import GIB, copy_bandwidth_gbs, load_average, peak_bytes, reset_peak  # noqa: E402
 
 from manylift._core.atomic import write_json
 from manylift.pooled.build import build_inputs
@@ -46,34 +47,10 @@ from manylift.sampler.gibbs_jax import JaxBackend
 from manylift.sampler.state import ModelSpec
 from manylift.simulate.program import simulate_program
 
-GIB = 1024**3
 PAPER_ROW_SWEEPS_PER_CORE_SECOND = 16e6 * 25_000 / (8 * 3600 * 8)
 
 
-def _status_bytes(field: str) -> int | None:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
 
-
-def _reset_peak() -> None:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-    except OSError:
-        pass
-
-
-def _peak_gib() -> float:
-    hwm = _status_bytes("VmHWM")
-    if hwm is None:
-        hwm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return round(hwm / GIB, 3)
 
 
 def _machine() -> dict:
@@ -85,32 +62,21 @@ def _machine() -> dict:
 
 
 
-def copy_bandwidth_gbs(n_bytes: int = 512 * 1024**2, reps: int = 5) -> float:
-    """Best of ``reps`` copies of an ``n_bytes`` array (read + write counted)."""
-    a = np.ones(n_bytes // 8)
-    b = np.empty_like(a)
-    best = np.inf
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        np.copyto(b, a)
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n_bytes / best / 1e9
-
 
 def _time_numpy(design, n_sweeps: int) -> dict:
     b = NumpyBackend(design, ModelSpec(), 1)
     b.init(np.random.SeedSequence(0).spawn(1))
     b.run(1)  # first sweep allocates
-    _reset_peak()
+    reset_peak()
     t0 = time.perf_counter()
     b.run(n_sweeps)
     sec = (time.perf_counter() - t0) / n_sweeps
     return {"seconds_per_sweep": round(sec, 5), "sweeps_timed": n_sweeps,
-            "peak_rss_gib": _peak_gib()}
+            "peak_rss_gib": round(peak_bytes() / GIB, 3)}
 
 
 def _time_jax(design, n_sweeps: int, dtype: str, chains: int = 1) -> dict:
-    _reset_peak()
+    reset_peak()
     t0 = time.perf_counter()
     b = JaxBackend(design, ModelSpec(), chains, dtype=dtype)
     b.init(np.random.SeedSequence(0).spawn(chains))
@@ -124,7 +90,7 @@ def _time_jax(design, n_sweeps: int, dtype: str, chains: int = 1) -> dict:
     return {"seconds_per_sweep": round(sec, 5), "chains": chains, "sweeps_timed": n_sweeps,
             "setup_seconds": round(setup, 2),
             "compile_seconds": round(first - sec * n_sweeps, 2),
-            "peak_rss_gib": _peak_gib()}
+            "peak_rss_gib": round(peak_bytes() / GIB, 3)}
 
 
 def _ess(design, expansion: bool, chains: int, warmup: int, sweeps: int,
@@ -181,14 +147,14 @@ def _ess(design, expansion: bool, chains: int, warmup: int, sweeps: int,
 def run_size(n_customers: int, args) -> dict:
     print(f"\n== {n_customers:,} customers ==", flush=True)
     load_before = load_average()
-    _reset_peak()
+    reset_peak()
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         data, _ = simulate_program(n_customers, args.campaigns, args.weeks, random_state=args.seed)
         design = build_inputs(data).design
     del data
-    build = {"seconds": round(time.perf_counter() - t0, 1), "peak_rss_gib": _peak_gib()}
+    build = {"seconds": round(time.perf_counter() - t0, 1), "peak_rss_gib": round(peak_bytes() / GIB, 3)}
     print(f"{design!r}; simulate + build {build['seconds']} s", flush=True)
     N = design.n_rows
     out = {"size": {"customers": design.n_customers, "rows": N, "K": design.K, "q": design.q,

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sys
 import time
 from pathlib import Path
@@ -35,48 +34,21 @@ from manylift.features.exposure import ExposureFeatures
 from manylift.features.holdout import holdout_split
 from manylift.simulate.program import simulate_program
 
-GIB = 1024**3
-
-
-def _status_bytes(field: str) -> int | None:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak() -> bool:
-    """Reset the kernel's peak-RSS counter (VmHWM) of this process, if allowed."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _peak_bytes() -> int:
-    hwm = _status_bytes("VmHWM")
-    if hwm is not None:
-        return hwm
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # machine_info, when imported
+from machine_info import GIB, peak_bytes, reset_peak, status_bytes  # noqa: E402
 
 
 def _phase(fn):
-    _reset_peak()
-    rss0 = _status_bytes("VmRSS") or 0
+    reset_peak()
+    rss0 = status_bytes("VmRSS") or 0
     t0 = time.perf_counter()
     out = fn()
     sec = time.perf_counter() - t0
     return out, {
         "seconds": round(sec, 2),
-        "peak_rss_gib": round(_peak_bytes() / GIB, 3),
+        "peak_rss_gib": round(peak_bytes() / GIB, 3),
         "rss_before_gib": round(rss0 / GIB, 3),
-        "rss_after_gib": round((_status_bytes("VmRSS") or 0) / GIB, 3),
+        "rss_after_gib": round((status_bytes("VmRSS") or 0) / GIB, 3),
     }
 
 

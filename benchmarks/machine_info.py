@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import time
 
 import numpy as np
 
@@ -58,3 +59,50 @@ def load_average() -> list[float] | None:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:
         return None
+
+
+GIB = 1024**3
+
+
+def status_bytes(field: str) -> int | None:
+    """A byte count from /proc/self/status (``VmHWM``, ``VmRSS``), None where unavailable."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak() -> bool:
+    """Reset the kernel's peak-RSS counter (VmHWM) of this process, if allowed."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_bytes() -> int:
+    """Peak resident memory since the last :func:`reset_peak` (VmHWM; ru_maxrss otherwise)."""
+    hwm = status_bytes("VmHWM")
+    if hwm is not None:
+        return hwm
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def copy_bandwidth_gbs(n_bytes: int = 512 * 1024**2, reps: int = 5) -> float:
+    """Best of ``reps`` copies of an ``n_bytes`` array, GB/s (read + write counted)."""
+    a = np.ones(n_bytes // 8)
+    b = np.empty_like(a)
+    best = np.inf
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        np.copyto(b, a)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n_bytes / best / 1e9

@@ -437,20 +437,19 @@ def px_scale_step(z, u, omega_inv, RtR, m, sigma2, spec: ModelSpec, n_newton: in
     return u * a, omega_inv / jnp.outer(a, a), accept
 
 
-def asis_sums(u, m, RtR, omega_inv):
+def asis_sums(u, m, RtR, L):
     """The sums the interweaving move needs (gibbs_numpy.asis_stats): with Omega = L L' and
     z_i = L^-1 u_i, ``P_raw[(a,b),(c,d)] = sum_i z_ib z_id R_i'R_i[a,c]`` and
-    ``h[(a,b)] = sum_i m_ia z_ib`` (lower-triangular order), and L.  Customers with u = 0
+    ``h[(a,b)] = sum_i m_ia z_ib`` (lower-triangular order).  Customers with u = 0
     (a sharded sweep's padding) add nothing."""
     import jax.numpy as jnp
     from jax.scipy.linalg import solve_triangular
 
     q = u.shape[1]
-    L = _chol(_spd_inv(omega_inv))
     Z = solve_triangular(L, u.T, lower=True).T
     ia, ib = np.tril_indices(q)
     full = jnp.einsum("nb,nd,nac->abcd", Z, Z, RtR)
-    return full[ia, ib][:, ia, ib], (m.T @ Z)[ia, ib], L
+    return full[ia, ib][:, ia, ib], (m.T @ Z)[ia, ib]
 
 
 def _asis_prior(ell, q: int, nu: float, s_inv: float):
@@ -579,7 +578,8 @@ def step(key, state: State, jd: JaxDesign, spec: ModelSpec):
                             indices_are_sorted=True) / sigma2
     ry2 = jnp.sum(jnp.square(ry.astype(f64)))
     if spec.interweave:  # 3b. (Omega, u) through z = L^-1 u; u is redrawn next
-        P_raw, h, L = asis_sums(u, m, jd.RtR, omega_inv)
+        L = _chol(_spd_inv(omega_inv))  # Omega = L L'
+        P_raw, h = asis_sums(u, m, jd.RtR, L)
         omega_inv, _ = asis_from_sums(z_asis, P_raw / sigma2, h, L, omega_inv, spec)
     Pi = omega_inv[None] + jd.RtR / sigma2
     Li = _chol_small(Pi)
@@ -620,17 +620,17 @@ def _init_chains_impl(keys, jd, *, spec):
     return jax.vmap(lambda k: init(k, jd, spec))(ikeys)
 
 
-def _run_chains_impl(keys, states, jd, start, n, *, length, spec):
-    """``length`` sweeps of every chain (scan over sweeps, vmap over chains); steps at or
-    past ``n`` are skipped by ``lax.cond`` outside the chain vmap, so one compiled
-    length serves every ``n <= length`` at no cost."""
+def scan_sweeps(step_fn, keys, states, start, n, length: int):
+    """``length`` sweeps of every chain (scan over sweeps, vmap of ``step_fn(key, state)``
+    over chains); steps at or past ``n`` are skipped by ``lax.cond`` outside the chain
+    vmap, so one compiled length serves every ``n <= length`` at no cost.  Shared by the
+    one-device and the sharded backends."""
     import jax
     import jax.numpy as jnp
 
     C = keys.shape[0]
-    TRACE_COUNT[(jd.layout, spec, C, length)] += 1  # runs only while tracing
     sweep_keys = jax.vmap(lambda k: jax.random.split(k)[1])(keys)
-    one = jax.vmap(lambda k, s: step(k, s, jd, spec))
+    one = jax.vmap(step_fn)
 
     def body(st, i):
         def sweep(st):
@@ -644,6 +644,12 @@ def _run_chains_impl(keys, states, jd, start, n, *, length, spec):
         return jax.lax.cond(i < n, sweep, skip, st)
 
     return jax.lax.scan(body, states, jnp.arange(length, dtype=jnp.uint32))
+
+
+def _run_chains_impl(keys, states, jd, start, n, *, length, spec):
+    """``length`` sweeps of every chain on one device (:func:`scan_sweeps`)."""
+    TRACE_COUNT[(jd.layout, spec, keys.shape[0], length)] += 1  # runs only while tracing
+    return scan_sweeps(lambda k, s: step(k, s, jd, spec), keys, states, start, n, length)
 
 
 _JITTED: dict = {}

@@ -37,7 +37,13 @@ import numpy as np
 
 from manylift._core.errors import SamplerError
 from manylift.sampler.design import Design, joint_cells
-from manylift.sampler.gibbs_numpy import asis_accept, asis_draw, asis_laplace, sample_wishart
+from manylift.sampler.gibbs_numpy import (
+    asis_accept,
+    asis_draw,
+    asis_laplace,
+    px_log_density,
+    sample_wishart,
+)
 from manylift.sampler.gibbs_numpy import init as numpy_init
 from manylift.sampler.state import ModelSpec, State
 
@@ -344,30 +350,13 @@ _asis_accept = njit(cache=True, nogil=True)(asis_accept)
 
 
 @njit(cache=True)
-def _px_density(beta, lam, A, b, nu, c):
-    """log f of the scale move, its gradient and Hessian (gibbs_numpy.px_log_density)."""
-    q = beta.size
-    a = np.exp(beta)
-    Aa = A @ a
-    t = lam / c * np.exp(-2 * beta)
-    f = -nu * beta.sum() - 0.5 * t.sum() - 0.5 * (a @ Aa) + a @ b
-    g = -nu + t - a * Aa + a * b
-    H = np.empty((q, q))
-    for i in range(q):
-        for j in range(q):
-            H[i, j] = -A[i, j] * a[i] * a[j]
-        H[i, i] += -2 * t[i] - a[i] * Aa[i] + a[i] * b[i]
-    return f, g, H
-
-
-@njit(cache=True)
 def _px_laplace(lam, A, b, nu, c, n_newton):
     """Newton to the mode in beta = log alpha and the Cholesky factor of -Hessian there."""
     beta = np.zeros(b.size)
     for _ in range(n_newton):
-        _, g, H = _px_density(beta, lam, A, b, nu, c)
+        _, g, H = px_log_density(beta, lam, A, b, nu, c)
         beta = beta - np.clip(np.linalg.solve(H, g), -1.0, 1.0)
-    _, _, H = _px_density(beta, lam, A, b, nu, c)
+    _, _, H = px_log_density(beta, lam, A, b, nu, c)
     return beta, np.linalg.cholesky(-H)
 
 
@@ -376,8 +365,8 @@ def _px_log_ratio(beta, Lp, z, lam, A, b, nu, c):
     """Proposal beta + Lp^-T z and its independence Metropolis-Hastings log ratio."""
     step = np.linalg.solve(Lp.T, z)
     prop = beta + step
-    f_prop = _px_density(prop, lam, A, b, nu, c)[0]
-    f_cur = _px_density(np.zeros(b.size), lam, A, b, nu, c)[0]
+    f_prop = px_log_density(prop, lam, A, b, nu, c)[0]
+    f_cur = px_log_density(np.zeros(b.size), lam, A, b, nu, c)[0]
     d_prop = Lp.T @ (prop - beta)
     d_cur = Lp.T @ (-beta)
     return prop, (f_prop + 0.5 * (d_prop @ d_prop)) - (f_cur + 0.5 * (d_cur @ d_cur))

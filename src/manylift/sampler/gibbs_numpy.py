@@ -65,6 +65,7 @@ def init(rng: np.random.Generator, design: Design, spec: ModelSpec) -> State:
     return State(theta, sigma2, omega_inv, u)
 
 
+@register_jitable  # also compiled by the numba backend (gibbs_numba._px_laplace)
 def px_log_density(beta, Lam_diag, A, b, nu, c):
     """log f(beta) of the scale move, its gradient and Hessian (beta = log alpha)."""
     a = np.exp(beta)

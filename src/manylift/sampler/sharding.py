@@ -498,13 +498,14 @@ def _local_step(key, state: State, sd: ShardedDesign, spec: ModelSpec):
     # u_i | rest (per shard; padded customers held at 0), then the scale move's sums
     m = m_raw * inv_s2
     if spec.interweave:  # (Omega, u) | z from sums over shards (gibbs_jax.asis_from_sums)
+        L_cur = GJ._chol(GJ._spd_inv(omega_inv))  # Omega = L L', replicated
+
         def asis_part(m_s, u_s, RtR):
-            P_raw, h, _ = GJ.asis_sums(u_s, m_s, RtR, omega_inv)
+            P_raw, h = GJ.asis_sums(u_s, m_s, RtR, L_cur)
             return jnp.concatenate([P_raw.ravel(), h])
 
         pq = q * (q + 1) // 2
         ta = _gsum(_per_shard(asis_part, m, u, sd.RtR))
-        L_cur = GJ._chol(GJ._spd_inv(omega_inv))
         omega_inv, _ = GJ.asis_from_sums(z_asis, ta[: pq * pq].reshape(pq, pq) * inv_s2,
                                          ta[pq * pq:], L_cur, omega_inv, spec)
 
@@ -566,25 +567,9 @@ def _compiled(kind: str, mesh, slayout: ShardLayout, n_groups: int, spec: ModelS
         return _JITTED[cache_key]
 
     def run_impl(keys, states, sd, start, n):
-        import jax.numpy as jnp
-
-        C = keys.shape[0]
-        TRACE_COUNT[(slayout, spec, C, length, mesh)] += 1  # runs only while tracing
-        sweep_keys = jax.vmap(lambda k: jax.random.split(k)[1])(keys)
-        one = jax.vmap(lambda k, s: _local_step(k, s, sd, spec))
-
-        def body(st, i):
-            def sweep(st):
-                ks = jax.vmap(lambda k: jax.random.fold_in(k, start + i))(sweep_keys)
-                st, info = one(ks, st)
-                return st, (info.loglik, st.theta, st.sigma2, st.omega_inv)
-
-            def skip(st):
-                return st, (jnp.zeros(C, jnp.float64), st.theta, st.sigma2, st.omega_inv)
-
-            return jax.lax.cond(i < n, sweep, skip, st)
-
-        return jax.lax.scan(body, states, jnp.arange(length, dtype=jnp.uint32))
+        TRACE_COUNT[(slayout, spec, keys.shape[0], length, mesh)] += 1  # only while tracing
+        return GJ.scan_sweeps(lambda k, s: _local_step(k, s, sd, spec), keys, states, start,
+                              n, length)
 
     fn = jax.shard_map(run_impl, mesh=mesh, in_specs=(P(), _state_specs(), dspec, P(), P()),
                        out_specs=(_state_specs(), (P(), P(), P(), P())), check_vma=False)
