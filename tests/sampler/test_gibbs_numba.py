@@ -95,9 +95,9 @@ def test_interweaving_statistics_and_algebra_match_the_numpy_reference():
     # no rows and no fixed effects: gather_pass's m_i is then R_i'y_i, given here as m
     starts = np.zeros(n + 1, np.int64)
     for kernel in (GN.gather_pass, GN._gather_serial):
-        m_out, T, hh = kernel(np.zeros((0, 1), np.int32), np.zeros((0, q)), starts, m,
-                              np.zeros((n, 0, q)), np.zeros(0), np.zeros(1), u, RtR, Linv,
-                              True, 7)
+        m_out, T, hh = kernel(np.zeros((0, 1), np.uint32), np.zeros((0, q)), starts, m,
+                              np.zeros((n, 0, q)), np.zeros(0), np.zeros(1), u,
+                              GN.rtr_pairs(RtR), GN.asis_needed(q), Linv, True, 7)
         np.testing.assert_array_equal(m_out, m)
         P, h = GN._asis_matrix(T, hh, q)
         np.testing.assert_allclose(P, P_ref, rtol=1e-11)
@@ -131,8 +131,9 @@ def test_draw_pass_draws_u_from_its_closed_form(q):
     omega_inv = A @ A.T + np.eye(q)
     starts = np.zeros(n + 1, np.int64)
     for kernel in (GN.draw_pass, GN._draw_serial):
-        u, c, G, S, Fd, Fc = kernel(np.zeros((0, 3), np.int32), np.zeros((0, q)), starts, RtR,
-                                    DtR, m, omega_inv, s2, z, 5, 4)
+        u, c, G, S, Fd, Fc = kernel(np.zeros((0, 3), np.uint32), np.zeros((0, q)), starts, RtR,
+                                    GN.rtr_pairs(RtR), np.ascontiguousarray(DtR.transpose(1, 2, 0)),
+                                    m, omega_inv, s2, z, 5, True, 4)
         P = omega_inv[None] + RtR / s2
         L = np.linalg.cholesky(P)
         ref = (np.linalg.solve(P, (m / s2)[..., None])[..., 0]
