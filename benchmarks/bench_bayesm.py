@@ -44,15 +44,16 @@ import time
 import warnings
 from pathlib import Path
 
-# see bench_nuts.py: numba's OpenMP layer spins and starves OpenBLAS in the same sweep
-os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
-# and one BLAS thread for the K x K algebra of the sweep (see bench_nuts.py); R inherits it
+# one BLAS thread for the K x K algebra of the sweep, as manylift's sampler driver sets
+# (threadpoolctl) around every fit; this script calls the backends directly, so it sets it
+# here (see bench_nuts.py). R inherits it. numba keeps its default threading layer (OpenMP
+# where present), as a user's fit does.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # machine_info, when imported
-from machine_info import git_commit, load_average  # noqa: E402
+from machine_info import git_commit, load_average, numba_layer  # noqa: E402
 
 from manylift._core.atomic import write_json  # noqa: E402
 from manylift.pooled.build import build_inputs  # noqa: E402
@@ -77,7 +78,7 @@ def _machine() -> dict:
 
     return {**base_machine(),
             "numba": numba.__version__, "numba_threads": numba.get_num_threads(),
-            "numba_threading_layer": os.environ.get("NUMBA_THREADING_LAYER"),
+            "numba_threading_layer": numba_layer(),
             "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS")}
 
 

@@ -42,16 +42,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # machine_info, when imported
-from machine_info import git_commit, load_average  # noqa: E402
+from machine_info import git_commit, load_average, numba_layer  # noqa: E402
 
-# numba's default OpenMP threading layer keeps its threads spinning after each parallel
-# pass, which starves OpenBLAS's threads in the K x K Cholesky of the same sweep (measured
-# here: ~10x slower sweeps on 2 cores). The workqueue layer does not spin. Set before numba
-# is imported; override by setting NUMBA_THREADING_LAYER yourself.
-os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 # A multi-threaded OpenBLAS on this loaded 2-core machine took 38-59 ms for the 513 x 513
-# Cholesky of the theta block (0.5 ms single-threaded): the small dense algebra of a sweep is
-# faster on one BLAS thread. XLA (NumPyro) does not use OpenBLAS.
+# Cholesky of the theta block (0.5 ms single-threaded), and numba's OpenMP threads, which
+# spin after each parallel pass, starve OpenBLAS's (~10x slower sweeps on 2 cores): the
+# small dense algebra of a sweep is faster on one BLAS thread. manylift's sampler driver
+# sets that itself (threadpoolctl) around every fit; this script calls the backends
+# directly, so it sets it here. numba keeps its default threading layer, as a user's fit
+# does (recorded). XLA (NumPyro) does not use OpenBLAS.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from manylift._core.atomic import write_json  # noqa: E402
@@ -248,7 +247,7 @@ def _machine() -> dict:
     return {**base_machine(), "jax": jax.__version__,
             "numpyro": numpyro.__version__, "numba": numba.__version__,
             "numba_threads": numba.get_num_threads(),
-            "numba_threading_layer": os.environ.get("NUMBA_THREADING_LAYER"),
+            "numba_threading_layer": numba_layer(),
             "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
             "jax_devices": [str(d) for d in jax.devices()]}
 

@@ -106,3 +106,21 @@ def copy_bandwidth_gbs(n_bytes: int = 512 * 1024**2, reps: int = 5) -> float:
         np.copyto(b, a)
         best = min(best, time.perf_counter() - t0)
     return 2 * n_bytes / best / 1e9
+
+
+def numba_layer() -> str | None:
+    """numba's threading layer as it will run (starts its thread pool to find out)."""
+    try:
+        import numba
+        import numpy as np
+
+        @numba.njit(parallel=True)
+        def _touch(x):
+            for i in numba.prange(x.size):
+                x[i] += 1.0
+            return x
+
+        _touch(np.zeros(4))
+        return numba.threading_layer()
+    except Exception:  # noqa: BLE001 - a benchmark annotation, never fatal
+        return None

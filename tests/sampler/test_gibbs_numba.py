@@ -144,3 +144,35 @@ def test_draw_pass_draws_u_from_its_closed_form(q):
         np.testing.assert_allclose(c, np.sum(u * m, 0), rtol=1e-10)
         np.testing.assert_allclose(Fd, np.einsum("nka,na->ak", DtR, u), rtol=1e-10)
         assert not Fc.any()
+
+
+@pytest.mark.parametrize("per_k", [True, False])
+def test_draw_pass_per_cell_sums_of_the_rows(per_k):
+    """Fc: per joint cell, the sums over its rows of R_k u_k (per_k) or of R u (one sum,
+    when no scale move follows), against numpy's bincount; both kernels, q = 4."""
+    from manylift.sampler import gibbs_numba as GN
+
+    gen = np.random.default_rng(11)
+    n, q, n_cells, G = 200, 4, 37, 3
+    counts = gen.integers(0, 9, n)
+    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    N = int(starts[-1])
+    cells = gen.integers(0, n_cells, (N, G)).astype(np.uint32)
+    R = gen.normal(size=(N, q))
+    cust = np.repeat(np.arange(n), counts)
+    RtR = np.zeros((n, q, q))
+    np.add.at(RtR, cust, R[:, :, None] * R[:, None, :])
+    DtR = gen.normal(size=(n, 2, q))
+    m, z = gen.normal(size=(n, q)), gen.normal(size=(n, q))
+    for kernel in (GN.draw_pass, GN._draw_serial):
+        u, *_, Fc = kernel(cells, R, starts, RtR, GN.rtr_pairs(RtR),
+                           np.ascontiguousarray(DtR.transpose(1, 2, 0)), m, np.eye(q), 1.3, z,
+                           n_cells, per_k, 3)
+        Ru = R * u[cust]  # (N, q): R_k u_k per row
+        if per_k:
+            ref = np.stack([sum(np.bincount(cells[:, g], weights=Ru[:, k], minlength=n_cells)
+                                for g in range(G)) for k in range(q)], axis=1)
+        else:
+            ref = sum(np.bincount(cells[:, g], weights=Ru.sum(1), minlength=n_cells)
+                      for g in range(G))[:, None]
+        np.testing.assert_allclose(Fc, ref, rtol=1e-10, atol=1e-12)

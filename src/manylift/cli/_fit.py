@@ -19,11 +19,8 @@ def add_sampler_options(p: argparse.ArgumentParser, draws: int = 1000, warmup: i
     g.add_argument("--backend", default="auto", choices=["auto", "numpy", "numba", "jax", "cpu", "gpu"],
                    help="sampler backend (default auto: JAX on a GPU if there is one, else the "
                         "fused CPU sweep; numpy is the readable reference)")
-    g.add_argument("--no-plain-gibbs", dest="expansion", action="store_true", default=True,
-                   help=argparse.SUPPRESS)
-    g.add_argument("--plain-gibbs", dest="expansion", action="store_false",
-                   help="turn off the parameter-expanded scale move and the interweaving move "
-                        "(plain Gibbs, for comparisons)")
+    g.add_argument("--plain-gibbs", dest="plain_gibbs", action="store_true",
+                   help="turn off the interweaving move (plain Gibbs, for comparisons)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -80,7 +77,8 @@ def fit_and_save(data, args, out: Path, resume: bool = False):
 
     model = PooledModel(n_chains=args.chains, n_warmup=args.warmup, n_draws=args.draws,
                         thin=args.thin, random_state=args.seed, backend=args.backend,
-                        spec=ModelSpec(expansion=args.expansion, interweave=args.expansion),
+                        spec=(ModelSpec(expansion=False, interweave=False) if args.plain_gibbs
+                              else ModelSpec()),
                         progress=not args.quiet)
     out.mkdir(parents=True, exist_ok=True)
     ck = out / "checkpoint.npz"

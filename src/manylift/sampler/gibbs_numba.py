@@ -562,7 +562,7 @@ class NumbaBackend:
         alone determines every draw, so checkpoints and resume are unchanged.  At paper
         scale these 2.3 million normals took about a tenth of a sweep on one thread.
         """
-        n_blocks = int(min(_NORMAL_BLOCKS, max(1, n // 5_000)))
+        n_blocks = int(min(_NORMAL_BLOCKS, max(1, n // 50_000)))
         if n_blocks == 1:
             return rng.standard_normal((n, q))
         seed = int(rng.integers(0, 2**63 - 1))
