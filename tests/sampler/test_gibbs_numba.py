@@ -95,10 +95,14 @@ def test_interweaving_statistics_and_algebra_match_the_numpy_reference():
     # no rows and no fixed effects: gather_pass's m_i is then R_i'y_i, given here as m
     starts = np.zeros(n + 1, np.int64)
     for kernel in (GN.gather_pass, GN._gather_serial):
-        m_out, T, hh = kernel(np.zeros((0, 1), np.uint32), np.zeros((0, q)), starts, m,
-                              np.zeros((n, 0, q)), np.zeros(0), np.zeros(1), u,
-                              GN.rtr_pairs(RtR), GN.asis_needed(q), Linv, True, 7)
+        m_out, T, hh, Gp, cu = kernel(np.zeros((0, 1), np.uint32), np.zeros((0, q)), starts,
+                                      m, np.zeros((n, 0, q)), np.zeros(0), np.zeros(1), u,
+                                      GN.rtr_pairs(RtR), GN.asis_needed(q), Linv, True, True, 7)
         np.testing.assert_array_equal(m_out, m)
+        # the scale move's sums on the current u
+        G_ref = np.einsum("ni,nj,nij->ij", u, u, RtR)
+        np.testing.assert_allclose(Gp, G_ref[np.triu_indices(q)], rtol=1e-11)
+        np.testing.assert_allclose(cu, np.sum(u * m, 0), rtol=1e-11)
         P, h = GN._asis_matrix(T, hh, q)
         np.testing.assert_allclose(P, P_ref, rtol=1e-11)
         np.testing.assert_allclose(h, h_ref, rtol=1e-11)
@@ -133,7 +137,7 @@ def test_draw_pass_draws_u_from_its_closed_form(q):
     for kernel in (GN.draw_pass, GN._draw_serial):
         u, c, G, S, Fd, Fc = kernel(np.zeros((0, 3), np.uint32), np.zeros((0, q)), starts, RtR,
                                     GN.rtr_pairs(RtR), np.ascontiguousarray(DtR.transpose(1, 2, 0)),
-                                    m, omega_inv, s2, z, 5, True, 4)
+                                    m, omega_inv, s2, z, 5, 4)
         P = omega_inv[None] + RtR / s2
         L = np.linalg.cholesky(P)
         ref = (np.linalg.solve(P, (m / s2)[..., None])[..., 0]
@@ -146,33 +150,28 @@ def test_draw_pass_draws_u_from_its_closed_form(q):
         assert not Fc.any()
 
 
-@pytest.mark.parametrize("per_k", [True, False])
-def test_draw_pass_per_cell_sums_of_the_rows(per_k):
-    """Fc: per joint cell, the sums over its rows of R_k u_k (per_k) or of R u (one sum,
-    when no scale move follows), against numpy's bincount; both kernels, q = 4."""
+def test_draw_pass_per_cell_sums_of_the_rows():
+    """Fc: per joint cell, the sum over its rows of R u (one scatter-add per group and
+    row), against numpy's bincount; both kernels, q = 4 (written out) and q = 3."""
     from manylift.sampler import gibbs_numba as GN
 
     gen = np.random.default_rng(11)
-    n, q, n_cells, G = 200, 4, 37, 3
-    counts = gen.integers(0, 9, n)
-    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    N = int(starts[-1])
-    cells = gen.integers(0, n_cells, (N, G)).astype(np.uint32)
-    R = gen.normal(size=(N, q))
-    cust = np.repeat(np.arange(n), counts)
-    RtR = np.zeros((n, q, q))
-    np.add.at(RtR, cust, R[:, :, None] * R[:, None, :])
-    DtR = gen.normal(size=(n, 2, q))
-    m, z = gen.normal(size=(n, q)), gen.normal(size=(n, q))
-    for kernel in (GN.draw_pass, GN._draw_serial):
-        u, *_, Fc = kernel(cells, R, starts, RtR, GN.rtr_pairs(RtR),
-                           np.ascontiguousarray(DtR.transpose(1, 2, 0)), m, np.eye(q), 1.3, z,
-                           n_cells, per_k, 3)
-        Ru = R * u[cust]  # (N, q): R_k u_k per row
-        if per_k:
-            ref = np.stack([sum(np.bincount(cells[:, g], weights=Ru[:, k], minlength=n_cells)
-                                for g in range(G)) for k in range(q)], axis=1)
-        else:
-            ref = sum(np.bincount(cells[:, g], weights=Ru.sum(1), minlength=n_cells)
-                      for g in range(G))[:, None]
-        np.testing.assert_allclose(Fc, ref, rtol=1e-10, atol=1e-12)
+    for q in (4, 3):
+        n, n_cells, G = 200, 37, 3
+        counts = gen.integers(0, 9, n)
+        starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        N = int(starts[-1])
+        cells = gen.integers(0, n_cells, (N, G)).astype(np.uint32)
+        R = gen.normal(size=(N, q))
+        cust = np.repeat(np.arange(n), counts)
+        RtR = np.zeros((n, q, q))
+        np.add.at(RtR, cust, R[:, :, None] * R[:, None, :])
+        DtR = gen.normal(size=(n, 2, q))
+        m, z = gen.normal(size=(n, q)), gen.normal(size=(n, q))
+        for kernel in (GN.draw_pass, GN._draw_serial):
+            u, *_, Fc = kernel(cells, R, starts, RtR, GN.rtr_pairs(RtR),
+                               np.ascontiguousarray(DtR.transpose(1, 2, 0)), m, np.eye(q), 1.3,
+                               z, n_cells, 3)
+            Ru = np.sum(R * u[cust], axis=1)  # R u per row
+            ref = sum(np.bincount(cells[:, g], weights=Ru, minlength=n_cells) for g in range(G))
+            np.testing.assert_allclose(Fc, ref, rtol=1e-10, atol=1e-12)

@@ -20,7 +20,8 @@ def add_sampler_options(p: argparse.ArgumentParser, draws: int = 1000, warmup: i
                    help="sampler backend (default auto: JAX on a GPU if there is one, else the "
                         "fused CPU sweep; numpy is the readable reference)")
     g.add_argument("--plain-gibbs", dest="plain_gibbs", action="store_true",
-                   help="turn off the interweaving move (plain Gibbs, for comparisons)")
+                   help="turn off the scale move and the interweaving move (plain Gibbs, for "
+                        "comparisons)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

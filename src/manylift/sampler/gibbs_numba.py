@@ -4,13 +4,13 @@ Same model, priors and blocks as :mod:`manylift.sampler.gibbs_numpy`.  A sweep:
 
     gather pass                   m_i = R_i'(y_i - F_i theta) for every customer (G lookups
                                   per row, G = 3 joint cells), and the statistics of the
-                                  interweaving move (from u, R_i'R_i and m_i, no rows)
+                                  two moves (from u, R_i'R_i and m_i, no rows)
+    (u, Omega) scale move         (spec.expansion, on the current u: from sum_i (u_i u_i') o
+                                  R_i'R_i and sum_i u_i o m_i)
     (Omega, u) | z                interweaving (spec.interweave), Laplace + Metropolis-Hastings
     draw pass                     every u_i | theta, sigma^2, Omega, and the sufficient
                                   statistics the rest of the sweep needs (G scatter-adds per
-                                  row into per-cell sums of R u; G x q, per-cell sums of
-                                  R_k u_k, when the scale move will rescale the u_k)
-    (u, Omega) scale move         (spec.expansion, from sum_i (u_i u_i') o R_i'R_i, sum_i u_i o m_i)
+                                  row into per-cell sums of R u)
     Omega^-1 | u                  (from S_u = sum_i u_i u_i')
     sigma^2 | theta, u            (SSE from ||y - F theta||^2 by F'F, and the two sums above)
     theta | sigma^2, u            (F'(y - R u) = F'y - M'(per-cell sums) - dense part;
@@ -18,9 +18,12 @@ Same model, priors and blocks as :mod:`manylift.sampler.gibbs_numpy`.  A sweep:
 
 The interweaving move needs every m_i before any u_i is drawn, hence two passes (the
 first one fused both; at 100,000 customers the split costs about 10% per sweep, see
-docs/performance.md).  A fixed scan order is a valid Gibbs sampler whatever the order;
-this one (u first, theta last) differs from the numpy reference's (theta first), so the
-two agree in distribution, not draw by draw (tested).  Written by hand with numba
+docs/performance.md).  The scale move acts on (u, Omega) before the u block redraws u,
+not after it as in the numpy reference: nothing rescales u after the draw pass, so theta
+| u needs one per-cell sum of R u per row, not q (the per-coefficient sums cost the
+sweep 15-25%).  A fixed scan order is a valid Gibbs sampler whatever the order; this one
+(u first, theta last) differs from the numpy reference's (theta first), so the two agree
+in distribution, not draw by draw (tested).  Written by hand with numba
 because no library offers a segment-sum Gibbs pass over crossed random effects; numba
 is already required by EconML's SHAP backend.  Designs under ``_SERIAL_ROWS`` rows with
 several chains run them one per thread on single-threaded compiles of the same kernels.
@@ -110,15 +113,17 @@ def _sum(x, n):
 
 @njit(parallel=True, cache=True)
 def gather_pass(cells, R, starts, Rty, DtR, theta_d, table, u, RRT, need, Linv, with_asis,
-                n_chunks):
+                with_scale, n_chunks):
     """First look at the rows: ``m_i = R_i'(y_i - F_i theta)`` for every customer, (n, q),
     and (``with_asis``) the statistics of the interweaving move with z_i = L^-1 u_i:
     ``T[(b,d), (a,c)] = sum_i z_ib z_id R_i'R_i[a,c]`` over the pairs b <= d, a <= c
     listed in ``need`` (``RRT`` = :func:`rtr_pairs`, the R_i'R_i pairs by column), from
     which :func:`_asis_matrix` assembles ``P`` of gibbs_numpy.asis_stats, and ``h[a, b] =
-    sum_i m_ia z_ib``.  The sums run over blocks of ``_ASIS_BLOCK`` customers as vectorised
-    dot products (measured 5x faster than the 100 products per customer in a loop, whose
-    loads and stores of the accumulators bound it).
+    sum_i m_ia z_ib``; (``with_scale``) those of the scale move on the current u, ``Gu`` =
+    sum_i (u_i u_i') o R_i'R_i over the pairs a <= b and ``cu`` = sum_i u_i o m_i.  The
+    sums run over blocks of ``_ASIS_BLOCK`` customers as vectorised dot products (measured
+    5x faster than the 100 products per customer in a loop, whose loads and stores of the
+    accumulators bound it).  Returns m, T, h, Gu, cu.
 
     ``cells`` (N, G) holds each row's joint cells (campaign, week, cell x activity, each
     with the arm; see :func:`manylift.sampler.design.joint_cells`) as indices into one
@@ -133,10 +138,13 @@ def gather_pass(cells, R, starts, Rty, DtR, theta_d, table, u, RRT, need, Linv, 
     m = np.empty((n, q))
     accT = np.zeros((n_chunks, npair, npair))
     acch = np.zeros((n_chunks, q, q))
+    accG = np.zeros((n_chunks, npair))
+    accc = np.zeros((n_chunks, q))
     per = (n + n_chunks - 1) // n_chunks
     for ch in prange(n_chunks):
         mi = np.empty(q)
         zb = np.empty((q, _ASIS_BLOCK))
+        ub = np.empty((q, _ASIS_BLOCK))
         mb = np.empty((q, _ASIS_BLOCK))
         zzb = np.empty((npair, _ASIS_BLOCK))
         Tl = accT[ch]
@@ -172,30 +180,41 @@ def gather_pass(cells, R, starts, Rty, DtR, theta_d, table, u, RRT, need, Linv, 
                         mi[a] -= R[j, a] * g
             for a in range(q):
                 m[i, a] = mi[a]
-            if with_asis:
+            if with_asis or with_scale:
                 for a in range(q):
                     t = 0.0
                     for b in range(a + 1):
                         t += Linv[a, b] * u[i, b]
                     zb[a, nb] = t
+                    ub[a, nb] = u[i, a]
                     mb[a, nb] = mi[a]
                 nb += 1
                 if nb == _ASIS_BLOCK or i == i_hi - 1:
                     i0 = i + 1 - nb
-                    k = 0
-                    for a in range(q):
-                        for b in range(a, q):
-                            for t in range(nb):
-                                zzb[k, t] = zb[a, t] * zb[b, t]
-                            k += 1
-                    for p in range(need.shape[0]):
-                        k1, k2 = need[p, 0], need[p, 1]
-                        Tl[k1, k2] += _dot(zzb[k1], RRT[k2, i0:i0 + nb], nb)
-                    for a in range(q):
-                        for b in range(q):
-                            hl[a, b] += _dot(mb[a], zb[b], nb)
+                    if with_asis:
+                        k = 0
+                        for a in range(q):
+                            for b in range(a, q):
+                                for t in range(nb):
+                                    zzb[k, t] = zb[a, t] * zb[b, t]
+                                k += 1
+                        for p in range(need.shape[0]):
+                            k1, k2 = need[p, 0], need[p, 1]
+                            Tl[k1, k2] += _dot(zzb[k1], RRT[k2, i0:i0 + nb], nb)
+                        for a in range(q):
+                            for b in range(q):
+                                hl[a, b] += _dot(mb[a], zb[b], nb)
+                    if with_scale:
+                        k = 0
+                        for a in range(q):
+                            for b in range(a, q):
+                                for t in range(nb):
+                                    zzb[0, t] = ub[a, t] * ub[b, t]
+                                accG[ch, k] += _dot(zzb[0], RRT[k, i0:i0 + nb], nb)
+                                k += 1
+                            accc[ch, a] += _dot(ub[a], mb[a], nb)
                     nb = 0
-    return m, accT.sum(axis=0), acch.sum(axis=0)
+    return m, accT.sum(axis=0), acch.sum(axis=0), accG.sum(axis=0), accc.sum(axis=0)
 
 
 def rtr_pairs(RtR: np.ndarray) -> np.ndarray:
@@ -272,16 +291,14 @@ def _draw4(omega_inv, RtR, m, z, i, inv_s2, out):
 
 
 @njit(parallel=True, cache=True)
-def draw_pass(cells, R, starts, RtR, RRT, DtRT, m, omega_inv, sigma2, z, n_cells, per_k,
-              n_chunks):
+def draw_pass(cells, R, starts, RtR, RRT, DtRT, m, omega_inv, sigma2, z, n_cells, n_chunks):
     """Second look at the rows: draw every u_i given ``m`` (from :func:`gather_pass`)
     and accumulate the sufficient statistics the rest of the sweep needs.
 
     Returns u (n, q), c (q) = sum_i u_i o m_i, G (q, q) = sum_i (u_i u_i') o R_i'R_i,
-    S (q, q) = sum_i u_i u_i', Fd (q, d) = dense'(R_k u_k) and Fc (n_cells, q) =
-    per-cell sums of R_k u_k (q scatter-adds per group and row), or with ``per_k`` False
-    Fc (n_cells, 1) = per-cell sums of R u (one scatter-add per group and row: enough for
-    theta | u when no scale move rescales the u_k afterwards, and 2-3x faster).  ``RRT`` are the
+    S (q, q) = sum_i u_i u_i', Fd (q, d) = dense'(R_k u_k) and Fc (n_cells,) = per-cell
+    sums of R u (one scatter-add per group and row; nothing rescales the u_k after this
+    pass, so theta | u needs no per-coefficient sums, which cost 2-3x more).  ``RRT`` are the
     R_i'R_i pairs by column (:func:`rtr_pairs`) and ``DtRT`` (d, q, n) the per-customer
     sums D_i'R_i by column: the per-customer sums c, G, S and Fd run over blocks of
     ``_ASIS_BLOCK`` customers as vectorised dot products (accumulating them customer by
@@ -297,14 +314,13 @@ def draw_pass(cells, R, starts, RtR, RRT, DtRT, m, omega_inv, sigma2, z, n_cells
     acc_G = np.zeros((n_chunks, npair))
     acc_S = np.zeros((n_chunks, npair))
     acc_Fd = np.zeros((n_chunks, q, d))
-    acc_Fc = np.zeros((n_chunks, n_cells, q if per_k else 1))
+    acc_Fc = np.zeros((n_chunks, n_cells))
     per = (n + n_chunks - 1) // n_chunks
     inv_s2 = 1.0 / sigma2
     for ch in prange(n_chunks):
         P = np.empty((q, q))
         mi = np.empty(q)
         ui = np.empty(q)
-        v = np.empty(q)
         Lbuf = np.zeros((q, q))
         vbuf = np.empty(q)
         ub = np.empty((q, _ASIS_BLOCK))
@@ -329,43 +345,21 @@ def draw_pass(cells, R, starts, RtR, RRT, DtRT, m, omega_inv, sigma2, z, n_cells
                 ub[a, nb] = ui[a]
                 mb[a, nb] = m[i, a]
             nb += 1
-            # per-cell sums of R_k u_k; Fc is (cells, q) so one cell's q sums share a line
+            # per-cell sums of R u: one scatter-add per group and row
             r0, r1 = starts[i], starts[i + 1]
-            if not per_k:
-                if q == 4:
-                    u0, u1, u2, u3 = ui[0], ui[1], ui[2], ui[3]
-                    for j in range(r0, r1):
-                        sj = R[j, 0] * u0 + R[j, 1] * u1 + R[j, 2] * u2 + R[j, 3] * u3
-                        for b in range(n_groups):
-                            Fc[cells[j, b], 0] += sj
-                else:
-                    for j in range(r0, r1):
-                        sj = 0.0
-                        for a in range(q):
-                            sj += R[j, a] * ui[a]
-                        for b in range(n_groups):
-                            Fc[cells[j, b], 0] += sj
-            elif q == 4:
+            if q == 4:
                 u0, u1, u2, u3 = ui[0], ui[1], ui[2], ui[3]
                 for j in range(r0, r1):
-                    v0 = R[j, 0] * u0
-                    v1 = R[j, 1] * u1
-                    v2 = R[j, 2] * u2
-                    v3 = R[j, 3] * u3
+                    sj = R[j, 0] * u0 + R[j, 1] * u1 + R[j, 2] * u2 + R[j, 3] * u3
                     for b in range(n_groups):
-                        col = cells[j, b]
-                        Fc[col, 0] += v0
-                        Fc[col, 1] += v1
-                        Fc[col, 2] += v2
-                        Fc[col, 3] += v3
+                        Fc[cells[j, b]] += sj
             else:
                 for j in range(r0, r1):
+                    sj = 0.0
                     for a in range(q):
-                        v[a] = R[j, a] * ui[a]
+                        sj += R[j, a] * ui[a]
                     for b in range(n_groups):
-                        col = cells[j, b]
-                        for a in range(q):
-                            Fc[col, a] += v[a]
+                        Fc[cells[j, b]] += sj
             if nb == _ASIS_BLOCK or i == i_hi - 1:
                 i0 = i + 1 - nb
                 k = 0
@@ -587,11 +581,25 @@ class NumbaBackend:
         n_cells = self._M.shape[0]
         z = self._normals(rng, n, q)
         L = np.linalg.cholesky(np.linalg.inv(omega_inv)) if spec.interweave else np.eye(q)
-        m, T, hh = self._gather(self._cells, self._R, self._starts, self._Rty, self._DtR,
-                                theta[: self._dd], _coo_matvec(*self._M_coo, theta, n_cells),
-                                state.u, self._RRT,
-                                self._need, np.linalg.inv(L), bool(spec.interweave),
-                                self._n_chunks)
+        m, T, hh, Gp, cu = self._gather(self._cells, self._R, self._starts, self._Rty,
+                                        self._DtR, theta[: self._dd],
+                                        _coo_matvec(*self._M_coo, theta, n_cells), state.u,
+                                        self._RRT, self._need, np.linalg.inv(L),
+                                        bool(spec.interweave), bool(spec.expansion),
+                                        self._n_chunks)
+        if spec.expansion:
+            # scale move on the current (u, Omega) (same density as gibbs_numpy.px_scale_step:
+            # A = G / s2, b = c / s2), before the u block redraws u: u -> alpha o u leaves
+            # z = L^-1 u unchanged and L -> diag(alpha) L, so the interweaving sums stand
+            G_u = np.zeros((q, q))
+            G_u[np.triu_indices(q)] = Gp
+            G_u = G_u + np.triu(G_u, 1).T
+            drawn = px_draw_alpha_fast(rng, G_u / sigma2, cu / sigma2,
+                                       np.diag(omega_inv).copy(), spec)
+            if drawn is not None:
+                self.accepted["scale"] += 1
+                omega_inv = omega_inv / np.outer(drawn, drawn)
+                L = drawn[:, None] * L
         if spec.interweave:  # (Omega, u) | z, then u is redrawn (gibbs_numpy.asis_step)
             P, h = _asis_matrix(T, hh, q)
             L_new = asis_draw(rng, L, P / sigma2, h / sigma2, spec,
@@ -602,31 +610,20 @@ class NumbaBackend:
                 self.accepted["interweave"] += 1
         u, c, G, S, Fd, Fc = self._draw(self._cells, self._R, self._starts, d.RtR, self._RRT,
                                        self._DtRT, m, omega_inv, float(sigma2), z,
-                                       n_cells, bool(spec.expansion), self._n_chunks)
+                                       n_cells, self._n_chunks)
         # ||y - F theta||^2 from precomputed F'y and F'F = Q diag(lam) Q' (no pass needed)
         Qt_theta = self._Q.T @ theta
         rr = self._yty - 2 * theta @ self._Fty + Qt_theta @ (self._lam * Qt_theta)
-        # scale move (same density as gibbs_numpy.px_scale_step): A = G / s2, b = c / s2
-        alpha = np.ones(q)
-        if spec.expansion:
-            drawn = px_draw_alpha_fast(rng, G / sigma2, c / sigma2, np.diag(omega_inv).copy(),
-                                       spec)
-            alpha = np.ones(q) if drawn is None else drawn
-            self.accepted["scale"] += drawn is not None
-            u = u * alpha
-            omega_inv = omega_inv / np.outer(alpha, alpha)
-            S = S * np.outer(alpha, alpha)
         # Omega^-1 | u
         scale = np.linalg.inv(np.linalg.inv(spec.wishart_scale(q)) + S)
         omega_inv = sample_wishart(rng, spec.wishart_df(q) + n, (scale + scale.T) / 2)
         # sigma^2 | theta (start of sweep), u
-        sse = rr - 2 * alpha @ c + alpha @ G @ alpha
+        sse = rr - 2 * c.sum() + G.sum()
         prec = rng.gamma(spec.sigma_shape + N / 2, 1.0 / (1.0 / spec.sigma_scale + sse / 2))
         sigma2 = 1.0 / prec
-        # theta | sigma^2, u
-        # F'(R D u), categorical part (Fc holds sum R u per cell when there is no scale move)
-        FtRu = _coo_rmatvec(*self._M_coo, Fc @ alpha if spec.expansion else Fc[:, 0], d.K)
-        FtRu[: self._dd] += Fd.T @ alpha
+        # theta | sigma^2, u: F'(R u) = M' (per-cell sums) + dense part
+        FtRu = _coo_rmatvec(*self._M_coo, Fc, d.K)
+        FtRu[: self._dd] += Fd.sum(axis=0)
         b = (self._Fty - FtRu) / sigma2
         prec = self._lam / sigma2 + 1.0 / spec.theta_prior_var
         theta = self._Q @ ((self._Q.T @ b) / prec + rng.standard_normal(d.K) / np.sqrt(prec))

@@ -45,13 +45,12 @@ class ModelSpec:
     wishart_extra_df : float, default=2
         Omega^-1 ~ Wishart(q + wishart_extra_df, wishart_scale_diag * I).
     wishart_scale_diag : float, default=1
-    expansion : bool, default=False
-        Add the parameter-expanded scale move for (u, Omega) after the u block
-        (posterior unchanged; much faster mixing of sigma_u than plain Gibbs).  Off by
-        default: after the interweaving move it adds no measurable mixing (sigma_u
-        effective draws per sweep 0.09-0.15 with it and 0.11-0.12 without, two seeds,
-        docs/performance.md), and it makes the CPU sweep keep per-coefficient sums (q
-        scatter-adds per row instead of one).
+    expansion : bool, default=True
+        Add the parameter-expanded scale move for (u, Omega) (posterior unchanged; much
+        faster mixing of sigma_u than plain Gibbs).  With the interweaving move on it adds
+        little where the data identify the customer effects well, but it is what keeps
+        sigma_u mixing where they do not (few rows per customer, sigma_u near 0), where
+        the interweaving move's proposals are rarely accepted (docs/performance.md).
     interweave : bool, default=True
         Add the ancillarity-sufficiency interweaving move for (Omega, u) before the u
         block (Yu and Meng 2011; posterior unchanged; much faster mixing of the whole of
@@ -63,7 +62,7 @@ class ModelSpec:
     sigma_scale: float = 10.0
     wishart_extra_df: float = 2.0
     wishart_scale_diag: float = 1.0
-    expansion: bool = False
+    expansion: bool = True
     interweave: bool = True
 
     def wishart_df(self, q: int) -> float:
