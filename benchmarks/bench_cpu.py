@@ -110,7 +110,7 @@ def main() -> None:
         best_numba = results["numba_1_threads"]["seconds_min"]
         results["numba_vs_numpy_one_core"] = min(ts) / best_numba
     bw = copy_bandwidth_gbs()
-    # bytes a sweep of this layout reads: the joint cells (int32 each), q columns of R
+    # bytes a sweep of this layout reads: the joint cells (uint32 each), q columns of R
     # (float64), plus per-customer arrays (RtR q x q, Rty q, DtR d x q, z q, u q written)
     d = design.dense.shape[1]
     per_row = nb._cells.shape[1] * nb._cells.itemsize + design.q * 8
