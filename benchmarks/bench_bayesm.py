@@ -14,7 +14,8 @@ the PATH.  For each size, in the same run and one after the other:
 2. manylift's seconds per sweep of the full pooled model of DESIGN.md section 4
    (crossed campaign and week effects and their treatment interactions, cells,
    activity bins, customer effects on [W, X]; one chain, default moves) with the
-   numba backend (all cores) and with the numpy reference (one core);
+   numba backend (all cores; the median of 3 blocks' mean seconds per sweep, after
+   10 warm-up sweeps) and with the numpy reference (one core);
 3. bayesm's ``rhierLinearModel`` on the nearest comparable problem: one
    regression per customer of the same centred outcome on the same 4 columns
    that carry manylift's customer effects (R_i = [W, X_i]), same customers and
@@ -64,12 +65,18 @@ from manylift.simulate.program import simulate_program  # noqa: E402
 HERE = Path(__file__).resolve().parent
 
 
-def _time_backend(backend, n_sweeps: int, warm: int = 2) -> float:
+def _time_backend(backend, n_sweeps: int, warm: int = 10, blocks: int = 3) -> tuple:
+    """Median over ``blocks`` blocks of the mean seconds per sweep of ``n_sweeps`` sweeps
+    (after ``warm`` sweeps: compile, allocation, the chain's first moves), and the block
+    means: this shared machine's noise moves single blocks by 10-30%."""
     backend.init(np.random.SeedSequence(0).spawn(1))
-    backend.run(warm)  # compile / allocate outside the timed part
-    t0 = time.perf_counter()
-    backend.run(n_sweeps)
-    return (time.perf_counter() - t0) / n_sweeps
+    backend.run(warm)
+    means = []
+    for _ in range(blocks):
+        t0 = time.perf_counter()
+        backend.run(n_sweeps)
+        means.append((time.perf_counter() - t0) / n_sweeps)
+    return float(np.median(means)), means
 
 
 def _machine() -> dict:
@@ -121,13 +128,14 @@ def run_size(n_customers: int, args, tmpdir: Path) -> dict:
                     "campaigns": args.campaigns, "weeks": args.weeks},
            "load_before": load_average()}
     ns = args.numba_sweeps or int(max(20, min(200, 4e7 / design.n_rows)))
-    numba_s = _time_backend(NumbaBackend(design, ModelSpec(), 1), ns)
+    numba_s, blocks = _time_backend(NumbaBackend(design, ModelSpec(), 1), ns)
     res["manylift_numba"] = {"seconds_per_sweep": numba_s, "sweeps_timed": ns,
+                             "seconds_per_sweep_blocks": blocks,
                              "threads": int(__import__("numba").get_num_threads())}
     print(f"manylift numba: {numba_s * 1e3:.2f} ms/sweep", flush=True)
     if not args.skip_numpy:
         nn = args.numpy_sweeps or int(max(3, min(30, 5e6 / design.n_rows)))
-        numpy_s = _time_backend(NumpyBackend(design, ModelSpec(), 1), nn, warm=1)
+        numpy_s, _ = _time_backend(NumpyBackend(design, ModelSpec(), 1), nn, warm=1, blocks=1)
         res["manylift_numpy"] = {"seconds_per_sweep": numpy_s, "sweeps_timed": nn}
         print(f"manylift numpy: {numpy_s * 1e3:.2f} ms/sweep", flush=True)
     b = run_bayesm(design, args.bayesm_iterations, args.bayesm_short, tmpdir)

@@ -97,7 +97,8 @@ def test_interweaving_statistics_and_algebra_match_the_numpy_reference():
     for kernel in (GN.gather_pass, GN._gather_serial):
         m_out, T, hh, Gp, cu = kernel(np.zeros((0, 1), np.uint32), np.zeros((0, q)), starts,
                                       m, np.zeros((n, 0, q)), np.zeros(0), np.zeros(1), u,
-                                      GN.rtr_pairs(RtR), GN.asis_needed(q), Linv, True, True, 7)
+                                      GN.rtr_pairs(RtR), GN.asis_needed(q), Linv, True, True,
+                                      np.empty((n, q)), 7)
         np.testing.assert_array_equal(m_out, m)
         # the scale move's sums on the current u
         G_ref = np.einsum("ni,nj,nij->ij", u, u, RtR)

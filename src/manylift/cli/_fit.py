@@ -18,7 +18,7 @@ def add_sampler_options(p: argparse.ArgumentParser, draws: int = 1000, warmup: i
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     g.add_argument("--backend", default="auto", choices=["auto", "numpy", "numba", "jax", "cpu", "gpu"],
                    help="sampler backend (default auto: JAX on a GPU if there is one, else the "
-                        "fused CPU sweep; numpy is the readable reference)")
+                        "compiled CPU sweep; numpy is the readable reference)")
     g.add_argument("--plain-gibbs", dest="plain_gibbs", action="store_true",
                    help="turn off the scale move and the interweaving move (plain Gibbs, for "
                         "comparisons)")

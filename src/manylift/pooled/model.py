@@ -95,7 +95,7 @@ class PooledModel:
     thin : int, default=1
     random_state : int, default=0
     backend : {"auto", "numpy", "numba", "jax", "cpu", "gpu"}, default="auto"
-        ``numpy``: the readable reference; ``cpu`` / ``numba``: the fused single-pass CPU
+        ``numpy``: the readable reference; ``cpu`` / ``numba``: the compiled two-pass CPU
         sweep on all cores; ``gpu``: JAX on a GPU; ``jax``: JAX on any device; ``auto``: JAX
         on a GPU when there is one, else the CPU path.
     spec : ModelSpec, default=None

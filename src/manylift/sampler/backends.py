@@ -87,7 +87,7 @@ class NumpyBackend:
 def get_backend(name: str, design: Design, spec: ModelSpec, n_chains: int, **options):
     """Pick a backend.
 
-    ``"numpy"``: the readable reference. ``"numba"`` / ``"cpu"``: the fused single-pass CPU
+    ``"numpy"``: the readable reference. ``"numba"`` / ``"cpu"``: the compiled two-pass CPU
     sweep on all cores. ``"jax"``: JAX on whatever device it finds; ``"gpu"``: JAX, and fail if
     there is no GPU. ``"auto"``: JAX on a GPU if there is one, else the numba CPU path.
     """
