@@ -176,3 +176,55 @@ def test_draw_pass_per_cell_sums_of_the_rows():
             Ru = np.sum(R * u[cust], axis=1)  # R u per row
             ref = sum(np.bincount(cells[:, g], weights=Ru, minlength=n_cells) for g in range(G))
             np.testing.assert_allclose(Fc, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_tail_blocks_are_their_conjugate_draws():
+    """_tail (Omega^-1, sigma^2 and theta after the draw pass, compiled) against the
+    formulas written with numpy and an explicit K x K posterior precision, from the same
+    random numbers: Bartlett's Wishart (gibbs_numpy.sample_wishart from a stream that
+    returns them), Gamma via a standard gamma draw / rate, theta = P^-1 b + noise with
+    covariance P^-1."""
+    from manylift.sampler import gibbs_numba as GN
+    from manylift.sampler.gibbs_numpy import sample_wishart
+
+    gen = np.random.default_rng(8)
+    q, K, dd, n_cells, N = 4, 9, 2, 6, 500
+    F = gen.normal(size=(N, K))
+    FtF = F.T @ F
+    lam, Q = np.linalg.eigh(FtF)
+    y = gen.normal(size=N)
+    Fty, yty = F.T @ y, float(y @ y)
+    M = (gen.random((n_cells, K)) < 0.4) * gen.normal(size=(n_cells, K))
+    row, col = np.nonzero(M)
+    Fc, Fd = gen.normal(size=n_cells), gen.normal(size=(q, dd))
+    A = gen.normal(size=(q, q))
+    S = A @ A.T * 30
+    c, G = gen.normal(size=q), np.abs(gen.normal(size=(q, q))) * 5
+    theta = gen.normal(size=K)
+    chi, nz = gen.chisquare(20, q), gen.normal(size=q * (q - 1) // 2)
+    g_std, z_theta = gen.standard_gamma(N / 2), gen.normal(size=K)
+    th, s2, oi, ll = GN._tail(S, c, G, Fc, Fd, theta, Q, lam, Fty, yty, row, col, M[row, col],
+                              dd, N, np.eye(q), 0.1, 1e-3, chi, nz, g_std, z_theta)
+
+    class Stream:  # hands sample_wishart the same chi-square and normal draws
+        def chisquare(self, df):
+            return chi
+
+        def standard_normal(self, k):
+            return nz[:k]
+
+    np.testing.assert_allclose(oi, sample_wishart(Stream(), 0.0, np.linalg.inv(np.eye(q) + S)),
+                               rtol=1e-10)
+    sse = float(np.sum((y - F @ theta) ** 2)) - 2 * c.sum() + G.sum()
+    np.testing.assert_allclose(s2, (0.1 + sse / 2) / g_std, rtol=1e-9)
+    FtRu = M.T @ Fc
+    FtRu[:dd] += Fd.sum(axis=0)
+    P = FtF / s2 + np.eye(K) * 1e-3
+    mean = np.linalg.solve(P, (Fty - FtRu) / s2)
+    noise = Q @ (z_theta / np.sqrt(lam / s2 + 1e-3))
+    np.testing.assert_allclose(th, mean + noise, rtol=1e-8, atol=1e-10)
+    # the noise has covariance P^-1: Q diag(1/prec) Q' = P^-1
+    np.testing.assert_allclose(Q @ np.diag(1 / (lam / s2 + 1e-3)) @ Q.T, np.linalg.inv(P),
+                               rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(ll, -0.5 * N * np.log(2 * np.pi * s2) - 0.5 * sse / s2,
+                               rtol=1e-12)
