@@ -72,14 +72,20 @@ def print_results(out: Path) -> None:
                 print(f"  {k:11s} {_fmt(x)}")
 
 
+def spec_from_args(args):
+    """The sampler's ModelSpec: both redundant moves (the default), or plain Gibbs with
+    ``--plain-gibbs``."""
+    from manylift.sampler.state import ModelSpec
+
+    return ModelSpec(expansion=False, interweave=False) if args.plain_gibbs else ModelSpec()
+
+
 def fit_and_save(data, args, out: Path, resume: bool = False):
     from manylift.pooled.model import PooledModel
-    from manylift.sampler.state import ModelSpec
 
     model = PooledModel(n_chains=args.chains, n_warmup=args.warmup, n_draws=args.draws,
                         thin=args.thin, random_state=args.seed, backend=args.backend,
-                        spec=(ModelSpec(expansion=False, interweave=False) if args.plain_gibbs
-                              else ModelSpec()),
+                        spec=spec_from_args(args),
                         progress=not args.quiet)
     out.mkdir(parents=True, exist_ok=True)
     ck = out / "checkpoint.npz"
