@@ -469,9 +469,9 @@ def asis_from_sums(z, P, h, L, omega_inv, spec: ModelSpec, n_newton: int = 4):
 
     ``P`` (already divided by sigma^2) and ``h`` are the statistics of :func:`asis_sums`,
     ``z`` q(q+1)/2 + 1 standard normals (the proposal's, and one turned into the
-    acceptance uniform as ``Phi(z)``).  Newton uses JAX's exact Hessian where the numpy
-    reference takes central differences of the prior's gradient, so the two proposals
-    agree to about 1e-7, not bit for bit; each is an exact Metropolis-Hastings step.
+    acceptance uniform as ``Phi(z)``).  Newton uses JAX's Hessian (automatic
+    differentiation) where the numpy reference has it written out, so the two proposals
+    agree to rounding, not bit for bit; each is an exact Metropolis-Hastings step.
     Returns ``(omega_inv, accepted)`` (u is redrawn next, so it is not returned).
     """
     import jax

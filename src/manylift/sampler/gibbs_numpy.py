@@ -227,19 +227,35 @@ def asis_log_density(ell, P, h, q, nu, s_inv):
 
 @register_jitable
 def _asis_hessian(ell, P, q, nu, s_inv):
-    """-P plus the Hessian of the prior part by central differences of its gradient."""
+    """-P plus the Hessian of the prior part, analytic: with M = L^-1 and A = M'M, the
+    gradient of -s_inv/2 ||M||_F^2 is s_inv A M', whose derivative along E = e_c e_d' is
+    -s_inv (M'E'AM' + AEMM' + AM'E'M'); the log-diagonal terms add -c_k / L_kk^2.  (Was
+    central differences of the gradient: 20 gradients per Hessian; tested equal.)"""
     p = ell.size
+    L = _unpack_lower(ell, q)
+    M = _lower_inverse(L)
+    Mt = M.T.copy()
+    A = Mt @ M
+    AMt = A @ Mt
+    MMt = M @ Mt
+    ia = np.empty(p, np.int64)
+    ib = np.empty(p, np.int64)
+    k = 0
+    for a in range(q):
+        for b in range(a + 1):
+            ia[k] = a
+            ib[k] = b
+            k += 1
     H = -P.copy()
     for j in range(p):
-        eps = 1e-5 * max(1.0, abs(ell[j]))
-        lp = ell.copy()
-        lm = ell.copy()
-        lp[j] += eps
-        lm[j] -= eps
-        gp = _prior_part(lp, q, nu, s_inv)[1]
-        gm = _prior_part(lm, q, nu, s_inv)[1]
+        c, d = ia[j], ib[j]
         for i in range(p):
-            H[i, j] += 0.5 * (gp[i] - gm[i]) / eps
+            a, b = ia[i], ib[i]
+            H[i, j] -= s_inv * (Mt[a, d] * AMt[c, b] + A[a, c] * MMt[d, b]
+                                + AMt[a, d] * Mt[c, b])
+    for k in range(q):
+        j = k * (k + 1) // 2 + k
+        H[j, j] -= ((q - k) - (nu + q + 1)) / (L[k, k] * L[k, k])
     return 0.5 * (H + H.T)
 
 
