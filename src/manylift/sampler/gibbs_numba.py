@@ -374,34 +374,30 @@ def draw_pass(cells, R, starts, RtR, RRT, DtRT, m, omega_inv, sigma2, z, n_cells
                     for kk in range(d):
                         Fd[a, kk] += _dot(ub[a], DtRT[kk, a, i0:i0 + nb], nb)
                 nb = 0
-    G = np.empty((q, q))
-    S = np.empty((q, q))
-    Gp = acc_G.sum(axis=0)
-    Sp = acc_S.sum(axis=0)
-    k = 0
-    for a in range(q):
-        for b2 in range(a, q):
-            G[a, b2] = G[b2, a] = Gp[k]
-            S[a, b2] = S[b2, a] = Sp[k]
-            k += 1
-    return u, acc_c.sum(axis=0), G, S, acc_Fd.sum(axis=0), acc_Fc.sum(axis=0)
-
-
-@njit(cache=True, nogil=True)
-def _coo_rmatvec(row, col, data, x, K):
-    """M' x for M given by its nonzeros (row, col, data): (K,)."""
-    out = np.zeros(K)
-    for k in range(row.size):
-        out[col[k]] += data[k] * x[row[k]]
-    return out
+    return (u, acc_c.sum(axis=0), _sym_from_pairs(acc_G.sum(axis=0), q),
+            _sym_from_pairs(acc_S.sum(axis=0), q), acc_Fd.sum(axis=0), acc_Fc.sum(axis=0))
 
 
 @njit(cache=True, nogil=True)
 def _coo_matvec(row, col, data, x, n_rows):
-    """M x for M given by its nonzeros (row, col, data): (n_rows,)."""
+    """M x for M given by its nonzeros (row, col, data): (n_rows,).  M' x is
+    ``_coo_matvec(col, row, data, x, n_cols)``."""
     out = np.zeros(n_rows)
     for k in range(row.size):
         out[row[k]] += data[k] * x[col[k]]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _sym_from_pairs(v, q):
+    """The symmetric (q, q) matrix whose pairs a <= b (row-major order, as in
+    :func:`rtr_pairs`) are ``v``."""
+    out = np.empty((q, q))
+    k = 0
+    for a in range(q):
+        for b in range(a, q):
+            out[a, b] = out[b, a] = v[k]
+            k += 1
     return out
 
 
@@ -438,7 +434,7 @@ def _tail(S, c, G, Fc, Fd, theta, Q, lam, Fty, yty, M_row, M_col, M_data, dd, N,
     rr = yty - 2.0 * (theta @ Fty) + np.sum(lam * Qt_theta * Qt_theta)
     sse = rr - 2.0 * np.sum(c) + np.sum(G)
     sigma2 = (inv_sigma_scale + sse / 2.0) / g_std
-    FtRu = _coo_rmatvec(M_row, M_col, M_data, Fc, theta.size)
+    FtRu = _coo_matvec(M_col, M_row, M_data, Fc, theta.size)  # M' Fc
     for j in range(dd):
         for a in range(q):
             FtRu[j] += Fd[a, j]
@@ -586,6 +582,7 @@ class NumbaBackend:
             self._n_chunks = 1
         self._pool = None
         self._bufs = {}
+        self._wscale_inv = np.linalg.inv(spec.wishart_scale(q))
 
     # -- protocol ---------------------------------------------------------
     def init(self, seeds):
@@ -646,10 +643,7 @@ class NumbaBackend:
             # scale move on the current (u, Omega) (same density as gibbs_numpy.px_scale_step:
             # A = G / s2, b = c / s2), before the u block redraws u: u -> alpha o u leaves
             # z = L^-1 u unchanged and L -> diag(alpha) L, so the interweaving sums stand
-            G_u = np.zeros((q, q))
-            G_u[np.triu_indices(q)] = Gp
-            G_u = G_u + np.triu(G_u, 1).T
-            drawn = px_draw_alpha_fast(rng, G_u / sigma2, cu / sigma2,
+            drawn = px_draw_alpha_fast(rng, _sym_from_pairs(Gp, q) / sigma2, cu / sigma2,
                                        np.diag(omega_inv).copy(), spec)
             if drawn is not None:
                 self.accepted["scale"] += 1
@@ -676,7 +670,7 @@ class NumbaBackend:
         z_theta = rng.standard_normal(d.K)
         theta, sigma2, omega_inv, loglik = _tail(
             S, c, G, Fc, Fd, theta, self._Q, self._lam, self._Fty, self._yty, *self._M_coo,
-            self._dd, N, np.linalg.inv(spec.wishart_scale(q)), 1.0 / spec.sigma_scale,
+            self._dd, N, self._wscale_inv, 1.0 / spec.sigma_scale,
             1.0 / spec.theta_prior_var, chi, nz, g_std, z_theta)
         return State(theta, sigma2, omega_inv, u), loglik
 
