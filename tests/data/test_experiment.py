@@ -29,6 +29,7 @@ from manylift._core.errors import (
     UnknownCampaignError,
     ValidationError,
 )
+from manylift._core.errors import ImbalanceError
 from manylift.data.experiment import ExperimentData, validate_frame
 
 
@@ -66,9 +67,10 @@ def test_good_frame_builds_canonical_sorted_data():
     assert list(f["customer_id"]) == [1, 1, 2, 2, 3, 3, 4, 4]
     assert list(f["week"]) == [1, 2, 1, 2, 1, 2, 1, 2]
     assert f["treated"].dtype == np.int8
-    # defaults: activity column usage_30d, covariates every other numeric column
+    # defaults: activity column usage_30d, no covariates unless named ("auto" opts in)
     assert data.activity_col == "usage_30d"
-    assert data.covariates == ("usage_7d",)
+    assert data.covariates == ()
+    assert ExperimentData.from_frame(good_frame(), covariates="auto").covariates == ("usage_7d",)
     # default propensity: the share treated in the intervention (all 1/2 here)
     np.testing.assert_allclose(f["propensity"], 0.5)
     assert not data.propensity_given
@@ -223,7 +225,7 @@ def test_nan_outcome():
 def test_inf_covariate():
     df = good_frame()
     df.loc[3, "usage_7d"] = np.inf
-    raises(NonFiniteError, df, r"'usage_7d' \(covariate\) has 1 NaN or infinite value.*row\(s\) 3")
+    raises(NonFiniteError, df, r"'usage_7d' \(covariate\) has 1 NaN or infinite value.*row\(s\) 3", covariates=["usage_7d"])
 
 
 def test_nan_activity_column():
@@ -430,3 +432,65 @@ def test_from_files_missing_path_and_unknown_format(tmp_path):
     other.write_bytes(b"x")
     with pytest.raises(DataError, match="Cannot tell the format"):
         ExperimentData.from_files(other)
+
+
+# -- covariates are never guessed; the randomization balance check ----------------
+
+
+def _program_with_post_treatment_column(n=3000, seed=0):
+    """Interventions with 58-86% treated; ``spend_next_30d`` is moved by the treatment."""
+    rng = np.random.default_rng(seed)
+    cust = np.arange(n)
+    week = rng.integers(1, 5, n)
+    camp = rng.choice(["A", "B", "C"], n)
+    share = {"A": 0.58, "B": 0.72, "C": 0.86}
+    w = (rng.random(n) < np.vectorize(share.get)(camp)).astype(int)
+    usage = rng.gamma(2.0, 10.0, n)
+    y = 10 + 0.2 * usage + 1.0 * w + rng.normal(0, 3, n)
+    return pd.DataFrame({"customer_id": cust, "campaign_id": camp, "week": week, "treated": w,
+                         "outcome": y, "usage_7d": usage,
+                         "spend_next_30d": y + rng.normal(0, 1, n)})
+
+
+def test_unnamed_columns_are_not_covariates_and_auto_opts_in():
+    df = _program_with_post_treatment_column()
+    data = ExperimentData.from_frame(df)
+    assert data.covariates == () and data.balance is None
+    with pytest.raises(ImbalanceError) as info:
+        ExperimentData.from_frame(df, covariates="auto")
+    msg = str(info.value)
+    # names the column (and only it), gives its SMD, says why, and how to override
+    assert "'spend_next_30d': SMD +0." in msg and "biases every effect" in msg
+    assert "usage_7d" not in msg
+    assert "allow_imbalanced" in msg
+    with pytest.raises(DataError, match="list of column names"):
+        ExperimentData.from_frame(df, covariates="usage_7d")
+
+
+def test_balance_table_flags_only_the_post_treatment_column_and_override_keeps_it():
+    df = _program_with_post_treatment_column()
+    data = ExperimentData.from_frame(df, covariates=["usage_7d", "spend_next_30d"],
+                                     allow_imbalanced=["spend_next_30d"])
+    t = data.balance.set_index("covariate")
+    assert bool(t.loc["spend_next_30d", "imbalanced"]) and t.loc["spend_next_30d", "smd"] > 0.1
+    assert not bool(t.loc["usage_7d", "imbalanced"]) and abs(t.loc["usage_7d", "smd"]) < 0.1
+    assert data.covariates == ("usage_7d", "spend_next_30d")
+    # check_balance=False computes the table without refusing (manylift validate)
+    d2 = ExperimentData.from_frame(df, covariates=["spend_next_30d"], check_balance=False)
+    assert bool(d2.balance["imbalanced"].iloc[0])
+
+
+def test_balance_smd_is_within_interventions_not_pooled():
+    """A pre-treatment covariate whose level differs between interventions that treat different
+    shares is imbalanced when pooled naively but balanced within interventions: the check must
+    not refuse it (closed-form case: within each intervention the arms are identical)."""
+    from manylift.data.balance import balance_table
+
+    x = np.array([0.0, 0.0, 1.0, 1.0] * 50 + [10.0] * 4 * 25 + [11.0] * 4 * 25)
+    w = np.array([1, 0, 1, 0] * 50 + [1, 1, 1, 0] * 50)  # 50% vs 75% treated
+    g = np.repeat([0, 1], 200)
+    within = balance_table({"x": x}, w, g).iloc[0]
+    naive = balance_table({"x": x}, w, None).iloc[0]
+    # within each intervention treated and control means are equal: difference exactly 0
+    assert abs(within["difference"]) < 1e-12 and not within["imbalanced"]
+    assert naive["smd"] > 0.1 and naive["imbalanced"]

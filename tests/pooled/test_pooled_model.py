@@ -113,7 +113,7 @@ def test_bad_inputs_fail_before_sampling():
     nan_cov = df.copy()
     nan_cov.loc[3, "usage_7d"] = np.nan
     with pytest.raises(NonFiniteError, match="usage_7d"):
-        ExperimentData.from_frame(nan_cov)
+        ExperimentData.from_frame(nan_cov, covariates=["usage_7d"])
     # a single customer: no intervention can have both arms
     single = df[df["customer_id"] == df["customer_id"].iloc[0]]
     with pytest.raises((InterventionArmError, ValidationError), match="no (control|treated) rows"):

@@ -27,6 +27,7 @@ __all__ = [
     "InterventionArmError",
     "UnknownCampaignError",
     "TooFewUnitsError",
+    "ImbalanceError",
 ]
 
 
@@ -115,3 +116,8 @@ class UnknownCampaignError(DataError):
 
 class TooFewUnitsError(DataError):
     """Too few customers, campaigns or weeks for the model asked for."""
+
+
+class ImbalanceError(DataError):
+    """A covariate differs between the arms more than randomization allows (measured after
+    treatment?)."""

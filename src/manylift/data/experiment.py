@@ -32,6 +32,8 @@ from manylift._core.errors import (
     UnknownCampaignError,
     ValidationError,
 )
+from manylift.data.balance import balance_table
+from manylift.data.balance import check_balance as check_balance_table
 from manylift.data.io import read_table
 
 __all__ = ["ExperimentData", "ColumnSpec", "validate_frame"]
@@ -358,6 +360,11 @@ class ExperimentData:
         The user's original column names.
     propensity_given : bool
         Whether ``propensity`` came from the user (else: share treated per intervention).
+    balance : pandas.DataFrame or None
+        The randomization balance table of the covariates and the activity column
+        (:func:`manylift.data.balance.balance_table`), None without covariates.
+    covariates_auto : bool
+        Whether the covariates were chosen by ``covariates="auto"``.
     """
 
     frame: pd.DataFrame
@@ -366,6 +373,8 @@ class ExperimentData:
     activity_col: str | None
     columns: ColumnSpec = field(default_factory=ColumnSpec)
     propensity_given: bool = False
+    balance: pd.DataFrame | None = None
+    covariates_auto: bool = False
 
     # -- construction ------------------------------------------------------
     @classmethod
@@ -380,10 +389,12 @@ class ExperimentData:
         treatment_col: str = "treated",
         outcome_col: str = "outcome",
         propensity_col: str | None = None,
-        covariates: list[str] | None = None,
+        covariates: list[str] | str | None = None,
         activity_col: str | None = None,
         cost_col: str = "cost",
         drop_incomplete_interventions: bool = False,
+        allow_imbalanced=(),
+        check_balance: bool = True,
     ) -> ExperimentData:
         """Validate ``frame`` (never modified) and build the data object.
 
@@ -399,9 +410,12 @@ class ExperimentData:
         propensity_col : str, default=None
             Known assignment probabilities; default: the share treated in the
             intervention.
-        covariates : list of str, default=None
-            Pre-treatment numeric columns; default: every other numeric column
-            (not the roles, not ``activity_col`` unless listed).
+        covariates : list of str, "auto" or None, default=None
+            Pre-treatment numeric columns with customer-specific slopes.  None: no
+            covariates (a column is never used unless named: one measured after treatment
+            would absorb the effect).  ``"auto"`` (opt-in): every other numeric column (not
+            the roles, not ``activity_col``).  Every covariate and the activity column must
+            pass the randomization balance check (:mod:`manylift.data.balance`).
         activity_col : str, default=None
             Column for activity-level bins; default ``"usage_30d"`` if present.
         cost_col : str, default="cost"
@@ -409,6 +423,12 @@ class ExperimentData:
         drop_incomplete_interventions : bool, default=False
             Drop interventions with no treated or no control row (with a
             warning) instead of raising.
+        allow_imbalanced : iterable of str, default=()
+            Covariates kept even if the balance check flags them (CLI:
+            ``--allow-imbalanced``).
+        check_balance : bool, default=True
+            Refuse imbalanced covariates (:class:`ImbalanceError`); False only computes the
+            table (``manylift validate`` prints it).
 
         Raises
         ------
@@ -433,12 +453,19 @@ class ExperimentData:
         roles = set(spec.roles().values())
         if activity_col is None and "usage_30d" in frame.columns and "usage_30d" not in roles:
             activity_col = "usage_30d"
-        if covariates is None:
+        covariates_auto = isinstance(covariates, str) and covariates == "auto"
+        if covariates_auto:
             covariates = [
                 c for c in frame.columns
                 if c not in roles and c != activity_col and _is_numeric(frame[c])
             ]
-        covariates = list(covariates)
+        elif isinstance(covariates, str):
+            raise DataError(
+                f"The 'covariates' parameter of ExperimentData.from_frame must be a list of "
+                f"column names, 'auto' or None; got the string {covariates!r} instead. Pass "
+                f"[{covariates!r}] for one column."
+            )
+        covariates = list(covariates or [])
         if campaigns is not None and not isinstance(campaigns, pd.DataFrame):
             raise DataError(
                 f"campaigns must be a pandas DataFrame; got {type(campaigns).__name__}."
@@ -489,6 +516,16 @@ class ExperimentData:
             df[PROPENSITY] = df.groupby([CAMPAIGN, WEEK], sort=False)[TREATED].transform("mean")
         df = df.sort_values([CUSTOMER, WEEK], kind="stable").reset_index(drop=True)
 
+        bal = None
+        balance_cols = list(dict.fromkeys([*covariates, *([activity_col] if activity_col else [])]))
+        if balance_cols:
+            bal = balance_table({c: df[c].to_numpy(float) for c in balance_cols},
+                                df[TREATED].to_numpy(), [df[CAMPAIGN].to_numpy(),
+                                                         df[WEEK].to_numpy()])
+            if check_balance:
+                check_balance_table(bal, allow_imbalanced, "ExperimentData",
+                                    "allow_imbalanced=[...] (CLI: --allow-imbalanced)")
+
         camp_table = None
         if campaigns is not None:
             camp_table = campaigns.rename(columns={campaign_col: CAMPAIGN}).copy()
@@ -496,7 +533,8 @@ class ExperimentData:
                 camp_table = camp_table.rename(columns={cost_col: "cost"})
             used = set(df[CAMPAIGN].unique().tolist())
             camp_table = camp_table[camp_table[CAMPAIGN].isin(used)].reset_index(drop=True)
-        return cls(df, camp_table, tuple(covariates), activity_col, spec, bool(propensity_col))
+        return cls(df, camp_table, tuple(covariates), activity_col, spec, bool(propensity_col),
+                   bal, covariates_auto)
 
     @classmethod
     def from_files(
