@@ -19,6 +19,7 @@ from manylift._core.errors import (
     DataWarning,
     DuplicateRowError,
     EmptyDataError,
+    ImbalanceError,
     InterventionArmError,
     ManyliftError,
     MissingColumnError,
@@ -29,7 +30,6 @@ from manylift._core.errors import (
     UnknownCampaignError,
     ValidationError,
 )
-from manylift._core.errors import ImbalanceError
 from manylift.data.experiment import ExperimentData, validate_frame
 
 
