@@ -18,7 +18,7 @@ TRUE_COLUMN = {"unobserved": "unobserved", "observed": "observed", "week": "week
 @pytest.fixture(scope="module")
 def fitted():
     data, truth = simulate_program(1500, 8, 20, rows_per_customer=15,
-                                   spec=ProgramSpec(sigma=2.0), random_state=1)
+                                   spec=ProgramSpec(sigma=2.0), mode="model", random_state=1)
     fit = PooledModel(n_chains=2, n_warmup=150, n_draws=150, backend="numpy", progress=False,
                       random_state=1).fit(data)
     return data, truth, fit, decompose(fit)

@@ -243,10 +243,11 @@ def simulate_program(
         if C >= k:
             arr[rng.permutation(C)[:k]] = np.arange(k)
     share = np.clip(rng.normal(0.79, 0.05, C), 0.58, 0.86)
-    # one uniform per campaign whatever the option, so that programs that differ only in
-    # their treated shares share every other draw (same customers, usage and effects)
-    u_share = rng.random(C)
+    # one uniform per campaign whatever the share option, so that programs that differ only
+    # in their treated shares share every other draw (same customers, usage and effects);
+    # none in the model mode's default, which keeps its earlier programs draw for draw
     ts = spec.treated_share
+    u_share = rng.random(C) if (realistic or ts is not None) else None
     if ts is not None:
         lo, hi = (float(ts), float(ts)) if np.isscalar(ts) else (float(ts[0]), float(ts[1]))
         if not 0 < lo <= hi < 1:
