@@ -29,6 +29,8 @@ __all__ = [
     "TooFewUnitsError",
     "ImbalanceError",
     "ExtremeValueError",
+    "ReadError",
+    "InterruptedAfterSampling",
 ]
 
 
@@ -126,3 +128,13 @@ class ImbalanceError(DataError):
 
 class ExtremeValueError(DataError):
     """A value so extreme (its square overflows, or 1e6 robust sds out) it must be an error."""
+
+
+class InterruptedAfterSampling(KeyboardInterrupt):
+    """Ctrl-C after the sampler finished: the draws are in the checkpoint (the message says
+    where and how to finish); the command line exits with status 130."""
+
+
+class ReadError(DataError):
+    """An input file that cannot be read at all (missing, a folder, not CSV/Parquet content);
+    ``manylift validate`` exits with status 2 on it, 1 on problems with readable data."""

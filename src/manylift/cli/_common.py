@@ -23,8 +23,15 @@ def add_pooled_column_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--propensity-col", default=None,
                    help="known assignment probability column (default: share treated in the intervention)")
     g.add_argument("--covariates", default=None,
-                   help="comma-separated covariate columns (default: every other numeric column)")
-    g.add_argument("--activity-col", default=None, help="activity column for activity-level bins")
+                   help="comma-separated pre-treatment covariate columns (default: none; "
+                        "'auto': every other numeric column, opt-in). Each must pass the "
+                        "randomization balance check")
+    g.add_argument("--allow-imbalanced", default=None, metavar="COL[,COL]",
+                   help="keep these covariates even if the balance check flags them (only "
+                        "for columns truly measured before treatment)")
+    g.add_argument("--activity-col", default=None,
+                   help="activity column for activity-level bins (default: usage_30d if "
+                        "present)")
 
 
 def read_data_or_dataset(data: str | None, dataset: str | None,
@@ -38,3 +45,29 @@ def read_data_or_dataset(data: str | None, dataset: str | None,
     if (data is None) == (dataset is None):
         raise DataError(message)
     return load_dataset(dataset) if dataset is not None else read_table(data)
+
+
+def covariates_arg(text: str | None):
+    """``--covariates``: None (no covariates), ``"auto"`` (opt-in), or a list of names."""
+    if text is not None and text.strip().lower() == "auto":
+        return "auto"
+    return csv_list(text)
+
+
+def pooled_data_kwargs(args) -> dict:
+    """The ExperimentData.from_files keyword arguments of the pooled column options."""
+    return dict(customer_col=args.customer_col, campaign_col=args.campaign_col,
+                week_col=args.week_col, treatment_col=args.treatment_col,
+                outcome_col=args.outcome_col, propensity_col=args.propensity_col,
+                covariates=covariates_arg(args.covariates), activity_col=args.activity_col,
+                allow_imbalanced=csv_list(args.allow_imbalanced) or ())
+
+
+def describe_covariates(data) -> str:
+    """One line saying which covariates a command uses and why (printed by every command)."""
+    covs = ", ".join(data.covariates) or "none"
+    how = ("--covariates auto: every other numeric column, balance-checked" if
+           data.covariates_auto else "named" if data.covariates else
+           "none named; pass --covariates a,b,c or --covariates auto")
+    act = data.activity_col or "none"
+    return f"covariates: {covs} ({how}); activity column: {act}"

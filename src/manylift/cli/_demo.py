@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from manylift.cli._common import describe_covariates
 from manylift.cli._fit import add_sampler_options, fit_and_save, print_results, print_summary
 
 
@@ -18,8 +19,10 @@ def _run(args) -> int:
     print(f"Simulating a program: {args.customers:,} customers, {args.campaigns} campaigns, "
           f"{args.weeks} weeks (seed {args.seed}) ...")
     data, truth = simulate_program(args.customers, args.campaigns, args.weeks,
-                                   spec=ProgramSpec(sigma=args.noise), random_state=args.seed)
+                                   spec=ProgramSpec(sigma=args.noise), mode=args.mode,
+                                   random_state=args.seed)
     print(data)
+    print(describe_covariates(data))
     out.mkdir(parents=True, exist_ok=True)
     write_parquet(out / "exposures.parquet", data.frame)
     write_csv(out / "campaigns.csv", data.campaigns)
@@ -39,8 +42,11 @@ def _run(args) -> int:
     ae = float(post["average_effect"].mean())
     print("\nRecovered vs truth (effects in outcome units, treated minus control):")
     print(f"  average effect     {ae:8.3f}   truth {rows['tau'].mean():8.3f}")
-    print(f"  sigma_u            {float(post['sigma_u'].mean()):8.3f}   truth "
-          f"{truth.params['sigma_u']:8.3f}")
+    su = post["sigma_u"]
+    print(f"  sigma_u            {float(su.mean()):8.3f}   truth "
+          f"{truth.params['sigma_u_sample']:8.3f}   (95% interval "
+          f"{float(su.quantile(0.025)):.3f} to {float(su.quantile(0.975)):.3f}; sd of the "
+          f"simulated customers' uI)")
     print(f"  campaign effects   correlation with truth {np.corrcoef(est, tc)[0, 1]:.2f}, "
           f"95% intervals cover {100 * ((lo <= tc) & (tc <= hi)).mean():.0f}% of campaigns")
     print(f"  customer uI        correlation of posterior means with truth "
@@ -61,6 +67,10 @@ def register(sub) -> None:
     p.add_argument("--campaigns", type=int, default=20, help="campaigns (default 20)")
     p.add_argument("--weeks", type=int, default=30, help="weeks (default 30)")
     p.add_argument("--noise", type=float, default=4.0, help="noise sd in outcome units (default 4)")
+    p.add_argument("--mode", choices=["realistic", "model"], default="realistic",
+                   help="outcome model of the simulated program (default realistic: 0/1 "
+                        "treatment, customer baselines, treated shares 0.58-0.86; see "
+                        "`manylift simulate --help`)")
     add_sampler_options(p, draws=500, warmup=500, chains=2)
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=_run)

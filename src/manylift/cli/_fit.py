@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from manylift.cli._common import add_pooled_column_options, csv_list
+import numpy as np
+
+from manylift._core.errors import InterruptedAfterSampling
+from manylift.cli._common import add_pooled_column_options, describe_covariates, pooled_data_kwargs
 
 
 def add_sampler_options(p: argparse.ArgumentParser, draws: int = 1000, warmup: int = 1000,
@@ -22,6 +25,11 @@ def add_sampler_options(p: argparse.ArgumentParser, draws: int = 1000, warmup: i
     g.add_argument("--plain-gibbs", dest="plain_gibbs", action="store_true",
                    help="turn off the scale move and the interweaving move (plain Gibbs, for "
                         "comparisons)")
+    g.add_argument("--no-random-intercept", dest="random_intercept", action="store_false",
+                   help="no customer random intercept: the source study's exact specification "
+                        "(u_i = (uI_i, ubeta_i)); by default each customer also gets a random "
+                        "intercept, which keeps sigma_u unbiased when the treated share is not "
+                        "1/2 (docs/pooled.md)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -85,16 +93,32 @@ def fit_and_save(data, args, out: Path, resume: bool = False):
 
     model = PooledModel(n_chains=args.chains, n_warmup=args.warmup, n_draws=args.draws,
                         thin=args.thin, random_state=args.seed, backend=args.backend,
-                        spec=spec_from_args(args),
+                        spec=spec_from_args(args), random_intercept=args.random_intercept,
                         progress=not args.quiet)
     out.mkdir(parents=True, exist_ok=True)
     ck = out / "checkpoint.npz"
+    if resume and not ck.exists():
+        print(f"--resume: no checkpoint at {ck}; starting a fresh run.")
+        resume = False
+    elif resume:
+        print(f"--resume: continuing from {ck}.")
     fit = model.fit(data, checkpoint=ck, resume=resume)
-    from manylift.design.pooled_extras import pooled_extra_results
-    from manylift.report.pooled import pooled_report
+    try:
+        from manylift.design.pooled_extras import pooled_extra_results
+        from manylift.report.pooled import pooled_report
 
-    fit.save(out, extra=pooled_extra_results(fit, random_state=args.seed))
-    pooled_report(out, out / "report.html")
+        for w in fit.convergence_warnings():
+            print(f"warning: {w}")
+        if not np.asarray(fit.inputs.holdout).any():
+            print(f"note: no customer has {model.holdout_min_rows} or more rows, so there is no "
+                  f"holdout: validation (AUTOC, BLP) and policy evaluation need customers with "
+                  f"at least {model.holdout_min_rows} rows and are skipped.")
+        fit.save(out, extra=pooled_extra_results(fit, random_state=args.seed))
+        pooled_report(out, out / "report.html")
+    except KeyboardInterrupt:
+        raise InterruptedAfterSampling(
+            f"interrupted after sampling; the draws are in {ck}. Run the same command with "
+            f"--resume to write the results without sampling again.") from None
     if ck.exists():
         ck.unlink()  # the run is complete and saved
     return fit
@@ -104,13 +128,11 @@ def _run(args) -> int:
     from manylift.data.experiment import ExperimentData
 
     data = ExperimentData.from_files(
-        args.exposures, args.campaigns, customer_col=args.customer_col,
-        campaign_col=args.campaign_col, week_col=args.week_col,
-        treatment_col=args.treatment_col, outcome_col=args.outcome_col,
-        propensity_col=args.propensity_col, covariates=csv_list(args.covariates),
-        activity_col=args.activity_col, drop_incomplete_interventions=args.drop_incomplete,
+        args.exposures, args.campaigns, **pooled_data_kwargs(args),
+        drop_incomplete_interventions=args.drop_incomplete,
     )
     print(data)
+    print(describe_covariates(data))
     fit = fit_and_save(data, args, Path(args.out), resume=args.resume)
     print_summary(fit)
     print_results(Path(args.out))
@@ -122,8 +144,8 @@ def _run(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser(
         "fit", help="fit the pooled model to repeated experiments",
-        description="Fit the hierarchical Bayesian model of DESIGN.md section 4 by Gibbs sampling "
-                    "and write results.json, customers.parquet and posterior.nc to --out. "
+        description="Fit the pooled hierarchical Bayesian model (docs/pooled.md) by Gibbs "
+                    "sampling and write results.json, customers.parquet and posterior.nc to --out. "
                     "A checkpoint is written every 250 sweeps; --resume continues from it with the "
                     "same draws as an uninterrupted run.",
     )

@@ -166,23 +166,65 @@ class PooledFit:
                              "ess_bulk": s["ess_bulk"].to_numpy(),
                              "ess_tail": s["ess_tail"].to_numpy()}, index=list(var_names))
 
-    def diagnostics(self) -> dict:
-        """Worst R-hat and smallest bulk ESS over the low-dimensional parameters."""
+    # the scalars results.json reports, checked for convergence (campaign_effect and
+    # week_effect per level)
+    REPORTED = ("average_effect", "taubar", "sigma", "sigma_u", "campaign_effect",
+                "week_effect")
+    RHAT_MAX, ESS_MIN = 1.01, 400
+
+    def _diagnostic_arrays(self) -> tuple[dict, dict]:
         import arviz as az
 
-        names = ["average_effect", "taubar", "sigma", "sigma_u", "tau_c", "tau_t"]
+        names = list(self.REPORTED)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            rhat = az.rhat(self.posterior, var_names=names)
+            rhat = az.rhat(self.posterior, var_names=names) if self.model.n_chains > 1 else None
             ess = az.ess(self.posterior, var_names=names)
-        def worst(arrays, fn):
-            vals = np.concatenate([np.ravel(a[v].values) for v in names for a in [arrays]])
+        return ({v: np.ravel(rhat[v].values) for v in names} if rhat is not None else {},
+                {v: np.ravel(ess[v].values) for v in names})
+
+    def diagnostics(self) -> dict:
+        """Worst R-hat (None with one chain: it needs two) and smallest bulk ESS over the
+        reported scalars (average effect, taubar, sigma, sigma_u, campaign and week effects)."""
+        rhat, ess = self._diagnostic_arrays()
+
+        def worst(d, fn):
+            vals = np.concatenate(list(d.values())) if d else np.zeros(0)
             vals = vals[np.isfinite(vals)]
             return float(fn(vals)) if vals.size else None
 
-        # R-hat needs two chains; with one it is reported as None
-        rmax = worst(rhat, np.max) if self.model.n_chains > 1 else None
-        return {"rhat_max": rmax, "ess_bulk_min": worst(ess, np.min)}
+        return {"rhat_max": worst(rhat, np.max), "ess_bulk_min": worst(ess, np.min)}
+
+    def convergence_warnings(self) -> list[str]:
+        """Plain-words warnings when a reported scalar has R-hat > 1.01 or bulk ESS < 400
+        (the thresholds Stan and ArviZ advise: Vehtari et al. 2021, "Rank-normalization,
+        folding, and localization: an improved R-hat"), each saying what to do."""
+        rhat, ess = self._diagnostic_arrays()
+        out = []
+        m = self.model
+        if m.n_chains < 2:
+            out.append("R-hat cannot be computed with one chain, so convergence is not "
+                       "checked: run at least 2 chains (--chains 4).")
+
+        def names(d, bad):
+            return [f"{k} ({int(np.sum(bad(v)))} of {v.size})" if v.size > 1 else k
+                    for k, v in d.items() if np.any(bad(v))]
+
+        high = names(rhat, lambda v: np.isfinite(v) & (v > self.RHAT_MAX))
+        if high:
+            worst = max(float(np.nanmax(rhat[k.split(" ")[0]])) for k in high)
+            out.append(f"R-hat above {self.RHAT_MAX} (worst {worst:.3f}) for {', '.join(high)}: "
+                       f"the chains disagree, so these posteriors are not reliable yet. Run "
+                       f"longer (--warmup {2 * m.n_warmup} --draws {2 * m.n_draws}) or more "
+                       f"chains.")
+        low = names(ess, lambda v: np.isfinite(v) & (v < self.ESS_MIN))
+        if low:
+            worst = min(float(np.nanmin(ess[k.split(" ")[0]])) for k in low)
+            need = int(np.ceil(m.n_draws * self.ESS_MIN / max(worst, 1.0)))
+            out.append(f"Bulk effective sample size below {self.ESS_MIN} (smallest "
+                       f"{worst:.0f}) for {', '.join(low)}: intervals are rough. Run more "
+                       f"draws (about --draws {need}) or more chains.")
+        return out
 
     def results(self) -> dict:
         """The ``results.json`` content (keys of DESIGN.md section 4)."""
@@ -214,6 +256,7 @@ class PooledFit:
                 "seconds": self.run.seconds, "sweeps_per_second": self.run.sweeps_per_second,
                 "backend": self.run.backend, "rhat_max": diag.get("rhat_max"),
                 "ess_bulk_min": diag.get("ess_bulk_min"),
+                "warnings": self.convergence_warnings() if diag else [],
                 "expansion": bool(self.spec.expansion),
                 "interweave": bool(self.spec.interweave), "seed": int(self.model.random_state),
             },
