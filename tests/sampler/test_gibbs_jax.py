@@ -160,14 +160,18 @@ def test_each_block_draws_from_its_conjugate_conditional(tiny):
     start = GN.init(rng, d, spec)
     for _ in range(20):  # a state in the bulk of the posterior
         start, _ = GN.step(rng, start, d, spec)
-    backend = GJ.JaxBackend(d, spec, C)
-    backend.init(_seeds(C, 1))
-    backend.set_states([start] * C)
-    out = backend.run(1)
-    theta = out["theta"][0]
-    sigma2 = out["sigma2"][0]
-    omega_inv = out["omega_inv"][0]
-    u = np.stack([s.u for s in backend.states()])
+    # 4 backends of 500 chains (other seeds), not one of 2,000: XLA's CPU runtime
+    # (jax 0.10.2, 2 cores) sometimes deadlocks on a vmap over ~2,000 chains, with this
+    # sweep and with the one before it alike; 500 never did here
+    parts = []
+    for k in range(4):
+        backend = GJ.JaxBackend(d, spec, C // 4)
+        backend.init(_seeds(C // 4, 1 + k))
+        backend.set_states([start] * (C // 4))
+        out = backend.run(1)
+        parts.append((out["theta"][0], out["sigma2"][0], out["omega_inv"][0],
+                      np.stack([s.u for s in backend.states()])))
+    theta, sigma2, omega_inv, u = (np.concatenate(x) for x in zip(*parts, strict=True))
 
     # theta | sigma2, u
     s2 = start.sigma2

@@ -1,16 +1,8 @@
 """Backends run sweeps for all chains; the driver handles warm-up, thinning and checkpoints.
 
-A backend implements:
-
-* ``init(seeds)``: start every chain (``seeds``: one ``numpy.random.SeedSequence`` per chain);
-* ``run(n_sweeps)``: advance every chain by ``n_sweeps`` sweeps and return a
-  dict of per-sweep traces ``{"loglik": (n_sweeps, chains), ...}``;
-* ``states()``: the current per-chain states as numpy ``State`` tuples;
-* ``get_rng() / set_rng(blob)`` and ``set_states(states)`` for checkpoints.
-
-The RNG stream of a chain depends only on its seed and the sweep index, never on
-how the sweeps are split into calls of ``run``, so a resumed run reproduces an
-uninterrupted one exactly.
+What a backend implements is the :class:`~manylift.sampler.contract.Backend` protocol
+(``init``, ``run``, ``states``, ``set_states``, ``get_rng``, ``set_rng``).  This module
+holds the numpy reference backend and :func:`get_backend`, which picks one.
 """
 
 from __future__ import annotations
@@ -21,22 +13,11 @@ import numpy as np
 
 from manylift._core.errors import SamplerError
 from manylift.sampler import gibbs_numpy
+from manylift.sampler.contract import check_finite
 from manylift.sampler.design import Design
 from manylift.sampler.state import ModelSpec, State
 
-__all__ = ["NumpyBackend", "get_backend", "check_finite"]
-
-
-def check_finite(state: State, sweep: int, chain: int) -> None:
-    """Stop with a clear error naming the block if a draw is not finite."""
-    for name, block in (("theta", state.theta), ("sigma^2", state.sigma2),
-                        ("Omega^-1", state.omega_inv), ("u", state.u)):
-        if not np.all(np.isfinite(np.asarray(block))):
-            raise SamplerError(
-                f"Non-finite values in block {name} at sweep {sweep} of chain {chain}. This "
-                f"usually means the outcome or covariates have extreme values or an "
-                f"unidentified design; check the data (manylift validate) or rescale the outcome."
-            )
+__all__ = ["NumpyBackend", "get_backend"]
 
 
 class NumpyBackend:

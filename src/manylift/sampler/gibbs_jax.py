@@ -3,8 +3,8 @@
 The same conditionals as the numpy reference (:mod:`manylift.sampler.gibbs_numpy`),
 as pure functions in the BlackJAX shape::
 
-    state = init(key, jdesign, spec)
-    state, info = step(key, state, jdesign, spec)
+    state = init(key, sdesign, spec)
+    state, info = step(key, state, sdesign, spec)
 
 with the blocks theta | rest, sigma^2 | rest, Omega^-1 | u, every u_i | rest and
 the interweaving move before the u block (``spec.interweave``, :func:`asis_from_sums`),
@@ -13,6 +13,20 @@ math as :func:`manylift.sampler.gibbs_numpy.px_scale_step` (fixed-iteration
 Newton in log-scale, independence Metropolis-Hastings from the Laplace
 proposal).  :class:`JaxBackend` runs sweeps with ``jax.lax.scan`` and chains
 with ``jax.vmap`` inside one jitted function per number of sweeps.
+
+One sweep for one device and for many.  The rows are held as *logical shards of
+whole customers* (:class:`ShardedDesign`; rows sorted by customer), and the sweep
+(:func:`sweep_init`, :func:`sweep_step`) is written once as
+
+    per-shard sums over rows and customers  ->  a reduction  ->  the small blocks
+
+three times per sweep (``F'(y - R u)`` and ``S_u``; the sums of squares; the
+interweaving and scale moves' sums).  The reduction is the identity on one
+device (:class:`JaxBackend`: one logical shard) and ``psum`` over the mesh axis
+inside ``shard_map`` (:mod:`manylift.sampler.sharding`, over the devices of one
+or several processes).  The small blocks (theta, sigma^2, Omega^-1, the moves)
+are computed from the reduced sums, replicated on every device.  One device is
+a one-shard mesh: the same code, the reduction a no-op.
 
 How the sweep is formulated (all exact; only rounding differs from numpy):
 
@@ -44,7 +58,11 @@ RNG: each chain has a base key derived from its ``numpy.random.SeedSequence``;
 the key of sweep ``s`` is ``jax.random.fold_in(base_key, s)``.  Draws therefore
 depend only on (seed, sweep index), never on how sweeps are split into calls
 of :meth:`JaxBackend.run`, so a resumed run reproduces an uninterrupted one
-bit for bit on the same backend and device.
+bit for bit on the same backend and device.  With one logical shard all normals
+of a sweep come from one call (the layout of the first one-device sampler, kept
+so its draws are unchanged); with several, the u_i normals of logical shard s
+come from ``fold_in(k_u, s)``, so they do not depend on how shards sit on
+devices (:mod:`manylift.sampler.sharding`).
 
 References
 ----------
@@ -60,6 +78,7 @@ Computational and Graphical Statistics 17(1), 95-122.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -67,12 +86,17 @@ import numpy as np
 
 from manylift._core.checks import check_in
 from manylift._core.errors import SamplerError
-from manylift.sampler.backends import check_finite
+from manylift.sampler.contract import check_finite
 from manylift.sampler.design import Design, joint_cells
 from manylift.sampler.state import Info, ModelSpec, State
 
-__all__ = ["JaxBackend", "JaxDesign", "to_jax_design", "init", "step", "sample_wishart",
-           "sample_gamma", "px_scale_step", "asis_sums", "asis_from_sums", "enable_x64"]
+__all__ = ["JaxBackend", "JaxDesign", "ShardLayout", "ShardedDesign", "to_jax_design",
+           "host_encoding", "init", "step", "sweep_init", "sweep_step", "sample_wishart",
+           "sample_gamma", "px_scale_step", "px_scale_from_sums", "asis_sums", "asis_from_sums",
+           "enable_x64", "AXIS"]
+
+#: Name of the mesh axis the logical shards are laid along (one device: no mesh).
+AXIS = "shards"
 
 
 def enable_x64() -> None:
@@ -81,8 +105,6 @@ def enable_x64() -> None:
 
     if not jax.config.jax_enable_x64:
         jax.config.update("jax_enable_x64", True)
-
-
 # ---------------------------------------------------------------------------
 # the design as a pytree: arrays are leaves, the layout is static aux data
 # ---------------------------------------------------------------------------
@@ -147,9 +169,52 @@ def _register() -> None:
     if not _registered:
         import jax
 
-        jax.tree_util.register_pytree_node(JaxDesign, JaxDesign.tree_flatten,
-                                           JaxDesign.tree_unflatten)
+        for cls in (JaxDesign, ShardedDesign):
+            jax.tree_util.register_pytree_node(cls, cls.tree_flatten, cls.tree_unflatten)
         _registered = True
+
+
+@dataclass(frozen=True, repr=False)
+class HostEncoding:
+    """The compact encoding of a design on the host (numpy), before it is cut into shards.
+
+    ``rows``: the row arrays stored by column, ``y`` (N,), ``customer`` (N,) int32,
+    ``R`` (q, N), ``dense`` (d, N), ``cells`` (G, N) int32; ``members``, ``evecs``,
+    ``evals`` and ``RtR`` (n, q, q) as in :class:`JaxDesign`.
+    """
+
+    layout: Layout
+    rows: dict
+    members: tuple
+    evecs: np.ndarray
+    evals: np.ndarray
+    RtR: np.ndarray
+
+
+def host_encoding(design: Design, dtype: str = "float64", max_joint_cells: int = 1 << 16,
+                  jc=None, FtF: np.ndarray | None = None, n_rows: int | None = None,
+                  n_customers: int | None = None) -> HostEncoding:
+    """The compact encoding of :func:`to_jax_design`, on the host.
+
+    ``jc`` (a :class:`~manylift.sampler.design.JointCells`), ``FtF``, ``n_rows`` and
+    ``n_customers`` default to the design's own; a process that holds a part of the
+    customers passes the global ones (so every process has the same layout).
+    """
+    check_in("dtype", dtype, ["float64", "float32"], "JaxBackend")
+    d = design.dense.shape[1]
+    jc = joint_cells(design, max_joint_cells) if jc is None else jc
+    evals, evecs = np.linalg.eigh(design.FtF if FtF is None else FtF)
+    layout = Layout(int(design.n_rows if n_rows is None else n_rows),
+                    int(design.n_customers if n_customers is None else n_customers),
+                    design.K, design.q, d,
+                    tuple((int(lv.shape[1]), tuple(jc.columns[i] for i in g))
+                          for g, lv in zip(jc.groups, jc.members, strict=True)), dtype)
+    fd = np.dtype(dtype)
+    rows = {"y": design.y.astype(fd), "customer": design.customer.astype(np.int32),
+            "R": np.ascontiguousarray(design.R.T, fd),
+            "dense": np.ascontiguousarray(design.dense.T, fd), "cells": jc.cells}
+    return HostEncoding(layout, rows, tuple(jc.members), evecs.astype(np.float64),
+                        np.maximum(evals, 0.0).astype(np.float64), design.RtR.astype(np.float64))
 
 
 def to_jax_design(design: Design, dtype: str = "float64", device=None,
@@ -169,26 +234,97 @@ def to_jax_design(design: Design, dtype: str = "float64", device=None,
 
     enable_x64()
     _register()
-    check_in("dtype", dtype, ["float64", "float32"], "JaxBackend")
-    d = design.dense.shape[1]
-    jc = joint_cells(design, max_joint_cells)
-    cells, members = jc.cells, jc.members
-    evals, evecs = np.linalg.eigh(design.FtF)
-    layout = Layout(design.n_rows, design.n_customers, design.K, design.q, d,
-                    tuple((int(lv.shape[1]), tuple(jc.columns[i] for i in g))
-                          for g, lv in zip(jc.groups, members, strict=True)), dtype)
+    enc = host_encoding(design, dtype, max_joint_cells)
     put = partial(jax.device_put, device=device)
-    fd = np.dtype(dtype)
-    return JaxDesign(
-        layout,
-        put(design.y.astype(fd)), put(design.customer.astype(np.int32)),
-        put(np.ascontiguousarray(design.R.T, fd)), put(np.ascontiguousarray(design.dense.T, fd)),
-        put(cells), tuple(put(m) for m in members),
-        put(design.w.astype(fd)), put(evecs.astype(np.float64)),
-        put(np.maximum(evals, 0.0).astype(np.float64)), put(design.RtR.astype(np.float64)),
-    )
+    r = enc.rows
+    return JaxDesign(enc.layout, put(r["y"]), put(r["customer"]), put(r["R"]), put(r["dense"]),
+                     put(r["cells"]), tuple(put(m) for m in enc.members),
+                     put(design.w.astype(np.dtype(dtype))), put(enc.evecs), put(enc.evals),
+                     put(enc.RtR))
 
 
+# ---------------------------------------------------------------------------
+# the sweep's design: logical shards of whole customers (one device: one shard)
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ShardLayout:
+    """Static shape of a sharded design: the global layout plus the shard sizes.
+
+    ``padded``: whether any shard has padded rows or customers (then the sweep masks
+    them; one shard never has).
+    """
+
+    layout: Layout
+    n_shards: int
+    rows_per_shard: int
+    customers_per_shard: int
+    padded: bool = True
+
+
+class ShardedDesign:
+    """The design as logical shards of whole customers (a JAX pytree).
+
+    Leading axis: the logical shards this device holds (all of them on one
+    device).  ``y`` (S, Nl), ``customer`` (S, Nl) int32 index within the shard,
+    ``R`` (S, q, Nl), ``dense`` (S, d, Nl), ``cells`` (S, G, Nl) (joint code and
+    arm), ``RtR`` (S, nl, q, q), and where ``slayout.padded`` ``mask`` (S, Nl) 1
+    for real rows and ``cmask`` (S, nl) 1 for real customers (else None).
+    Replicated: ``members``, ``evecs``, ``evals`` (as in :class:`JaxDesign`).
+    Padded rows have y = 0, R = 0 and point at the shard's last customer slot;
+    padded customers have ``R_i'R_i = 0`` and their u_i is held at 0.
+    """
+
+    _sharded = ("y", "customer", "R", "dense", "cells", "mask", "RtR", "cmask")
+    _replicated = ("members", "evecs", "evals")
+    _fields = _sharded + _replicated
+
+    def __init__(self, slayout: ShardLayout, y, customer, R, dense, cells, mask, RtR, cmask,
+                 members, evecs, evals, plan=None):
+        self.slayout = slayout
+        self.y, self.customer, self.R, self.dense, self.cells = y, customer, R, dense, cells
+        self.mask, self.RtR, self.cmask = mask, RtR, cmask
+        self.members, self.evecs, self.evals = members, evecs, evals
+        self.plan = plan
+
+    def tree_flatten(self):
+        return tuple(getattr(self, f) for f in self._fields), self.slayout
+
+    @classmethod
+    def tree_unflatten(cls, slayout, children):
+        return cls(slayout, *children)
+
+    @classmethod
+    def partition_specs(cls, slayout: ShardLayout, n_groups: int):
+        """The ``PartitionSpec`` of every leaf, as a ShardedDesign (for ``shard_map``)."""
+        from jax.sharding import PartitionSpec as P
+
+        sh = [None if (f in ("mask", "cmask") and not slayout.padded) else P(AXIS)
+              for f in cls._sharded]
+        return cls(slayout, *sh, tuple(P() for _ in range(n_groups)), P(), P())
+
+    def __repr__(self) -> str:
+        sl = self.slayout
+        lo = sl.layout
+        return (f"ShardedDesign(N={lo.n_rows:,}, customers={lo.n_customers:,}, K={lo.K}, "
+                f"q={lo.q}, shards={sl.n_shards}, rows_per_shard={sl.rows_per_shard:,}, "
+                f"dtype={lo.dtype})")
+
+
+def one_shard_design(design: Design, dtype: str = "float64", device=None,
+                     max_joint_cells: int = 1 << 16) -> ShardedDesign:
+    """The whole design as one logical shard on one device (no padding, no masks)."""
+    import jax
+
+    enable_x64()
+    _register()
+    enc = host_encoding(design, dtype, max_joint_cells)
+    put = partial(jax.device_put, device=device)
+    slayout = ShardLayout(enc.layout, 1, enc.layout.n_rows, enc.layout.n_customers, False)
+    r = enc.rows
+    return ShardedDesign(slayout, *(put(r[k][None]) for k in ("y", "customer", "R", "dense",
+                                                               "cells")),
+                         None, put(enc.RtR[None]), None, tuple(put(m) for m in enc.members),
+                         put(enc.evecs), put(enc.evals))
 # ---------------------------------------------------------------------------
 # products with F (no dense N x K matrix)
 # ---------------------------------------------------------------------------
@@ -396,21 +532,23 @@ def _px_log_density(beta, lam, A, b, nu, c):
     return f, g, H
 
 
-def px_scale_step(z, u, omega_inv, RtR, m, sigma2, spec: ModelSpec, n_newton: int = 12):
-    """The scale move of :func:`manylift.sampler.gibbs_numpy.px_scale_step`, in JAX.
 
-    ``z``: q + 1 standard normals (the proposal's q, and one turned into the
-    acceptance uniform as ``Phi(z)``).  Returns ``(u, omega_inv, accepted)``; a
-    failed Laplace factorisation or a non-finite ratio rejects (the state is
-    kept), as in the reference.
+
+def px_scale_from_sums(z, A, b, omega_inv, spec: ModelSpec, n_newton: int = 12):
+    """The scale move of :func:`manylift.sampler.gibbs_numpy.px_scale_step` from its sums.
+
+    ``A = sum_i (u_i u_i') o R_i'R_i / sigma^2`` and ``b = sum_i u_i o m_i`` are all
+    the move needs from the customers (so a sharded sweep sums them over shards and
+    runs the move replicated).  ``z``: q + 1 standard normals (the proposal's q, and
+    one turned into the acceptance uniform as ``Phi(z)``).  Returns ``(alpha,
+    omega_inv, accepted)``: the new u is ``u * alpha``.  A failed Laplace
+    factorisation or a non-finite ratio rejects (alpha = 1), as in the reference.
     """
     import jax
     import jax.numpy as jnp
     from jax.scipy.special import log_ndtr
 
-    q = u.shape[1]
-    A = jnp.einsum("ni,nj,nij->ij", u, u, RtR) / sigma2
-    b = jnp.einsum("ni,ni->i", u, m)
+    q = A.shape[0]
     nu, c = spec.wishart_df(q), spec.wishart_scale_diag
     lam = jnp.diag(omega_inv)
 
@@ -434,7 +572,20 @@ def px_scale_step(z, u, omega_inv, RtR, m, sigma2, spec: ModelSpec, n_newton: in
     log_ratio = (f_prop - logq(prop)) - (f_cur - logq(zero))
     accept = jnp.isfinite(log_ratio) & (log_u < log_ratio) & jnp.all(jnp.isfinite(Lp))
     a = jnp.where(accept, jnp.exp(jnp.where(jnp.isfinite(prop), prop, 0.0)), 1.0)
-    return u * a, omega_inv / jnp.outer(a, a), accept
+    return a, omega_inv / jnp.outer(a, a), accept
+
+
+def px_scale_step(z, u, omega_inv, RtR, m, sigma2, spec: ModelSpec, n_newton: int = 12):
+    """The scale move on all customers at once: :func:`px_scale_from_sums` of their sums.
+
+    Returns ``(u, omega_inv, accepted)``.
+    """
+    import jax.numpy as jnp
+
+    A = jnp.einsum("ni,nj,nij->ij", u, u, RtR) / sigma2
+    b = jnp.einsum("ni,ni->i", u, m)
+    alpha, omega_inv, accept = px_scale_from_sums(z, A, b, omega_inv, spec, n_newton)
+    return u * alpha, omega_inv, accept
 
 
 def asis_sums(u, m, RtR, L):
@@ -502,100 +653,234 @@ def asis_from_sums(z, P, h, L, omega_inv, spec: ModelSpec, n_newton: int = 4):
 
 
 # ---------------------------------------------------------------------------
-# init and step
+# the sweep, written once: per-shard sums -> a reduction -> the small blocks
 # ---------------------------------------------------------------------------
-def init(key, jd: JaxDesign, spec: ModelSpec) -> State:
+def sum_shards(parts):
+    """The one-device reduction: this device's logical shards' sums, (S_local, M) -> (M,)."""
+    return parts.sum(0)
+
+
+def psum_shards(parts):
+    """The mesh reduction (inside ``shard_map``): every shard's sums, the same on every
+    device (an all-reduce of M floats)."""
+    import jax
+
+    return jax.lax.psum(parts.sum(0), AXIS)
+
+
+def _per_shard(fn, *args):
+    """``fn`` on each logical shard this device holds (vmapped; called directly when
+    there is one, so a one-shard sweep has no batch axis)."""
+    import jax
+
+    leaves = [x for x in jax.tree_util.tree_leaves(args)]
+    if leaves[0].shape[0] == 1:
+        out = fn(*jax.tree_util.tree_map(lambda x: x[0], args))
+        return jax.tree_util.tree_map(lambda x: x[None], out)
+    return jax.vmap(fn)(*args)
+
+
+def _shard_jd(lo: Layout, sd: ShardedDesign, arrays) -> JaxDesign:
+    """One logical shard as a JaxDesign, so F_dot / Ft_dot apply unchanged."""
+    y, customer, R, dense, cells = arrays
+    # w is not needed: the arm is folded into the joint codes (cells)
+    return JaxDesign(lo, y, customer, R, dense, cells, sd.members, None, sd.evecs, sd.evals, None)
+
+
+def _shard_ids(S_local: int, first_shard):
+    import jax.numpy as jnp
+
+    return (first_shard + jnp.arange(S_local)).astype(jnp.uint32)
+
+
+def sweep_init(key, sd: ShardedDesign, reduce: Callable = sum_shards, first_shard=0) -> State:
     """Dispersed starting values, as the numpy reference: theta near 0, sigma^2 from y,
-    u ~ N(0, s0^2 I) and Omega = s0^2 I with s0 = 0.2 sd(y) times a random factor."""
+    u ~ N(0, s0^2 I) and Omega = s0^2 I with s0 = 0.2 sd(y) times a random factor.
+
+    ``reduce`` sums per-shard parts over all shards (:func:`sum_shards` on one device,
+    :func:`psum_shards` on a mesh); ``first_shard`` is the index of this device's first
+    logical shard.  u has shape (S_local, nl, q).
+    """
     import jax
     import jax.numpy as jnp
     from jax.scipy.special import ndtr
 
-    lo = jd.layout
-    K, n, q = lo.K, lo.n_customers, lo.q
-    z = jax.random.normal(key, (K + n * q + 2,), jnp.float64)
-    sd_y = jnp.std(jd.y.astype(jnp.float64))
+    sl = sd.slayout
+    lo = sl.layout
+    K, n, q, N, nl = lo.K, lo.n_customers, lo.q, lo.n_rows, sl.customers_per_shard
+    f64 = jnp.float64
+    S_local = sd.y.shape[0]
+    # sd(y) in two passes over the shards (padded rows hold y = 0 and are masked)
+    y = sd.y.astype(f64)
+    mean = reduce(jnp.sum(y, axis=1, keepdims=True))[0] / N
+    dev = y - mean
+    if sl.padded:
+        dev = dev * sd.mask
+    sd_y = jnp.sqrt(reduce(jnp.sum(dev * dev, axis=1, keepdims=True))[0] / N)
     sd_y = jnp.where(sd_y > 0, sd_y, 1.0)
+    if sl.n_shards == 1:  # one call for all normals: the first one-device sampler's layout
+        z = jax.random.normal(key, (K + n * q + 2,), f64)
+        zu = z[K:K + n * q].reshape(1, n, q)
+    else:
+        k_small, k_u = jax.random.split(key)
+        z = jax.random.normal(k_small, (K + 2,), f64)
+        zu = _per_shard(lambda s: jax.random.normal(jax.random.fold_in(k_u, s), (nl, q), f64),
+                        _shard_ids(S_local, first_shard))
     theta = 0.1 * sd_y * z[:K]
     s0 = 0.2 * sd_y * jnp.sqrt(0.5 + 1.5 * ndtr(z[-1]))
-    u = s0 * z[K:K + n * q].reshape(n, q)
+    u = s0 * zu
+    if sl.padded:
+        u = u * sd.cmask[..., None]
     sigma2 = sd_y**2 * (0.5 + ndtr(z[-2]))
-    omega_inv = jnp.eye(q) / s0**2
-    return State(theta, sigma2, omega_inv, u)
+    return State(theta, sigma2, jnp.eye(q) / s0**2, u)
 
 
-def step(key, state: State, jd: JaxDesign, spec: ModelSpec):
-    """One sweep (the blocks of :func:`manylift.sampler.gibbs_numpy.step`)."""
+def _sweep_variates(key, sl: ShardLayout, spec: ModelSpec, S_local: int, first_shard):
+    """All random numbers of a sweep: the gamma variates (1/sigma^2 and the Bartlett
+    chi-squares) and the normals of theta, the u_i, the Wishart, the scale move and the
+    interweaving move (few random call sites keep the compile short)."""
     import jax
     import jax.numpy as jnp
 
-    lo = jd.layout
+    lo = sl.layout
+    K, q, n, N, nl = lo.K, lo.q, lo.n_customers, lo.n_rows, sl.customers_per_shard
     f64 = jnp.float64
-    rt = jd.y.dtype
-    theta, sigma2, omega_inv, u = state
-    N, q, n = lo.n_rows, lo.q, lo.n_customers
-    # All variates of the sweep come from two calls (few random call sites keep the
-    # compile short): the gamma variates (1/sigma^2 and the Bartlett chi-squares) and
-    # one vector of normals, cut into theta | u | Wishart | scale-move pieces.
-    K = lo.K
     n_wish = q * (q - 1) // 2
-    k_normal, k_gamma = jax.random.split(key)
+    n_asis = q * (q + 1) // 2 + 1 if spec.interweave else 0
     df_post = spec.wishart_df(q) + n
     shapes = np.concatenate([[spec.sigma_shape + N / 2], (df_post - np.arange(q)) / 2.0])
+    if sl.n_shards == 1:  # one vector of normals: the first one-device sampler's layout
+        k_normal, k_gamma = jax.random.split(key)
+        znorm = jax.random.normal(k_normal, (K + n * q + n_wish + q + 1 + n_asis,), f64)
+        z_u = znorm[K:K + n * q].reshape(1, n, q)
+        z_small = jnp.concatenate([znorm[:K], znorm[K + n * q:]])
+    else:  # the u_i normals per logical shard: the same on any number of devices
+        k_normal, k_gamma, k_u = jax.random.split(key, 3)
+        z_small = jax.random.normal(k_normal, (K + n_wish + q + 1 + n_asis,), f64)
+        z_u = _per_shard(lambda s: jax.random.normal(jax.random.fold_in(k_u, s), (nl, q), f64),
+                         _shard_ids(S_local, first_shard))
     gam = sample_gamma(k_gamma, shapes)
-    n_asis = q * (q + 1) // 2 + 1 if spec.interweave else 0
-    znorm = jax.random.normal(k_normal, (K + n * q + n_wish + q + 1 + n_asis,), f64)
-    z_theta = znorm[:K]
-    z_u = znorm[K:K + n * q].reshape(n, q)
-    z_wish = znorm[K + n * q:K + n * q + n_wish]
-    z_px = znorm[K + n * q + n_wish:K + n * q + n_wish + q + 1]
-    z_asis = znorm[K + n * q + n_wish + q + 1:]
+    cut = np.cumsum([K, n_wish, q + 1])
+    return gam, z_small[:cut[0]], z_small[cut[0]:cut[1]], z_small[cut[1]:cut[2]], \
+        z_small[cut[2]:], z_u, df_post
+
+
+def sweep_step(key, state: State, sd: ShardedDesign, spec: ModelSpec,
+               reduce: Callable = sum_shards, first_shard=0):
+    """One sweep (the blocks of :func:`manylift.sampler.gibbs_numpy.step`).
+
+    Rows and customers are touched only per logical shard; the small blocks see only
+    ``reduce``-d sums (three reductions per sweep, four with the interweaving move).
+    ``state.u`` has shape (S_local, nl, q).
+    """
+    import jax
+    import jax.numpy as jnp
+
+    sl = sd.slayout
+    lo = sl.layout
+    f64 = jnp.float64
+    rt = sd.y.dtype
+    theta, sigma2, omega_inv, u = state
+    N, q, K, nl = lo.n_rows, lo.q, lo.K, sl.customers_per_shard
+    S_local = sd.y.shape[0]
+    gam, z_theta, z_wish, z_px, z_asis, z_u, df_post = _sweep_variates(key, sl, spec, S_local,
+                                                                       first_shard)
+    rows = (sd.y, sd.customer, sd.R, sd.dense, sd.cells)
+    padded = sl.padded
+
+    # pass 1 (per shard): F'(y - R u) and S_u = sum_i u_i u_i'.  Padded rows have
+    # y = 0 and R = 0, so y - R u is 0 there without a mask.
+    def pass1(arrays, u_s):
+        jd = _shard_jd(lo, sd, arrays)
+        ut = u_s.astype(rt)
+        ru = sum(jd.R[k] * ut[:, k][jd.customer] for k in range(q))
+        yr = jd.y - ru
+        return yr, jnp.concatenate([Ft_dot(jd, yr), (u_s.T @ u_s).ravel()])
+
+    yr, p1 = _per_shard(pass1, rows, u)
+    t1 = reduce(p1)
 
     # 1. theta | rest ~ N(P^-1 b, P^-1), P = Q diag(lam / s2 + 1/v0) Q', b = F'(y - Ru) / s2
-    ut = u.astype(rt)
-    ru = sum(jd.R[k] * ut[:, k][jd.customer] for k in range(q))
-    yr = jd.y - ru
-    b = Ft_dot(jd, yr) / sigma2
-    dvec = jd.evals / sigma2 + 1.0 / spec.theta_prior_var
-    theta = jd.evecs @ ((jd.evecs.T @ b) / dvec + z_theta / jnp.sqrt(dvec))
+    b = t1[:K] / sigma2
+    dvec = sd.evals / sigma2 + 1.0 / spec.theta_prior_var
+    theta = sd.evecs @ ((sd.evecs.T @ b) / dvec + z_theta / jnp.sqrt(dvec))
+
+    # pass 2 (per shard): the SSE at the new theta, sum (y - F theta)^2, and
+    # m_i = R_i'(y_i - F_i theta) (padded rows masked: F theta is not 0 there)
+    def pass2(arrays, mask, yr_s):
+        jd = _shard_jd(lo, sd, arrays)
+        fixed = F_dot(jd, theta)
+        e = yr_s - fixed
+        ry = jd.y - fixed
+        if padded:
+            e, ry = e * mask, ry * mask
+        e = e.astype(f64)
+        m_raw = jax.ops.segment_sum((jd.R * ry[None]).T.astype(f64), jd.customer,
+                                    num_segments=nl, indices_are_sorted=True)
+        return m_raw, jnp.stack([e @ e, jnp.sum(jnp.square(ry.astype(f64)))])
+
+    m_raw, p2 = _per_shard(pass2, rows, sd.mask, yr)
+    sse, ry2 = reduce(p2)
 
     # 2. 1/sigma^2 | rest ~ Gamma(a0 + N/2, scale = 1 / (1/b0 + SSE/2))
-    fixed = F_dot(jd, theta)
-    e = (yr - fixed).astype(f64)
-    sse = e @ e
-    prec = gam[0] / (1.0 / spec.sigma_scale + sse / 2)
-    sigma2 = 1.0 / prec
+    sigma2 = 1.0 / (gam[0] / (1.0 / spec.sigma_scale + sse / 2))
 
     # 3. Omega^-1 | u ~ Wishart(df0 + n, (B0^-1 + S_u)^-1)
-    S = u.T @ u
+    S = t1[K:].reshape(q, q)
     scale = _spd_inv(jnp.eye(q) / spec.wishart_scale_diag + S)
     omega_inv = sample_wishart(None, df_post, (scale + scale.T) / 2, chi2=2.0 * gam[1:],
                                normals=z_wish)
 
-    # 4. u_i | rest ~ N(P_i^-1 m_i, P_i^-1), P_i = Omega^-1 + R_i'R_i / s2
-    ry = jd.y - fixed
-    m = jax.ops.segment_sum((jd.R * ry[None]).T.astype(f64), jd.customer, num_segments=n,
-                            indices_are_sorted=True) / sigma2
-    ry2 = jnp.sum(jnp.square(ry.astype(f64)))
+    m = m_raw / sigma2
     if spec.interweave:  # 3b. (Omega, u) through z = L^-1 u; u is redrawn next
-        L = _chol(_spd_inv(omega_inv))  # Omega = L L'
-        P_raw, h = asis_sums(u, m, jd.RtR, L)
-        omega_inv, _ = asis_from_sums(z_asis, P_raw / sigma2, h, L, omega_inv, spec)
-    Pi = omega_inv[None] + jd.RtR / sigma2
-    Li = _chol_small(Pi)
-    mcols = [m[:, k] for k in range(q)]
-    mu = _solve_upper_t(Li, _solve_lower(Li, mcols))
-    dev = _solve_upper_t(Li, [z_u[:, k] for k in range(q)])
-    u = jnp.stack([mu[k] + dev[k] for k in range(q)], -1)
-    if spec.expansion:
-        u, omega_inv, _ = px_scale_step(z_px, u, omega_inv, jd.RtR, m, sigma2, spec)
+        L_cur = _chol(_spd_inv(omega_inv))  # Omega = L L'
 
-    # log-likelihood kernel at the new state, from per-customer sums:
-    # ||ry - R u||^2 = ry'ry - 2 sum_i u_i' R_i' ry_i + sum_i u_i' R_i'R_i u_i
-    sse2 = (ry2 - 2.0 * sigma2 * jnp.sum(u * m)
-            + jnp.einsum("ni,nij,nj->", u, jd.RtR, u))
+        def asis_part(m_s, u_s, RtR):
+            P_raw, h = asis_sums(u_s, m_s, RtR, L_cur)
+            return jnp.concatenate([P_raw.ravel(), h])
+
+        pq = q * (q + 1) // 2
+        ta = reduce(_per_shard(asis_part, m, u, sd.RtR))
+        omega_inv, _ = asis_from_sums(z_asis, ta[: pq * pq].reshape(pq, pq) / sigma2,
+                                      ta[pq * pq:], L_cur, omega_inv, spec)
+
+    # 4. u_i | rest ~ N(P_i^-1 m_i, P_i^-1), P_i = Omega^-1 + R_i'R_i / s2 (padded
+    # customers held at 0), then the scale move's sums A and b
+    def draw_u(RtR, cmask, m_s, z_s):
+        Pi = omega_inv[None] + RtR / sigma2
+        Li = _chol_small(Pi)
+        mu = _solve_upper_t(Li, _solve_lower(Li, [m_s[:, k] for k in range(q)]))
+        dev = _solve_upper_t(Li, [z_s[:, k] for k in range(q)])
+        u_s = jnp.stack([mu[k] + dev[k] for k in range(q)], -1)
+        if padded:
+            u_s = u_s * cmask[:, None]
+        A = jnp.einsum("ni,nj,nij->ij", u_s, u_s, RtR)
+        return u_s, jnp.concatenate([A.ravel(), jnp.einsum("ni,ni->i", u_s, m_s)])
+
+    u, p3 = _per_shard(draw_u, sd.RtR, sd.cmask, m, z_u)
+    t3 = reduce(p3)
+    A, bu = t3[: q * q].reshape(q, q) / sigma2, t3[q * q:]
+    if spec.expansion:
+        alpha, omega_inv, _ = px_scale_from_sums(z_px, A, bu, omega_inv, spec)
+        u = u * alpha
+    else:
+        alpha = jnp.ones(q, f64)
+
+    # log-likelihood kernel at the new state from the sums: u_new = alpha o u, so
+    # ||ry - R u_new||^2 = ry'ry - 2 sigma^2 alpha'b + sigma^2 alpha'A alpha
+    sse2 = ry2 - 2.0 * sigma2 * (alpha @ bu) + sigma2 * (alpha @ A @ alpha)
     loglik = -0.5 * N * jnp.log(2 * jnp.pi * sigma2) - 0.5 * sse2 / sigma2
     return State(theta, sigma2, omega_inv, u), Info(loglik=loglik, sse=sse2)
+
+
+def init(key, sd: ShardedDesign, spec: ModelSpec | None = None) -> State:
+    """:func:`sweep_init` on one device (all logical shards here)."""
+    return sweep_init(key, sd)
+
+
+def step(key, state: State, sd: ShardedDesign, spec: ModelSpec):
+    """:func:`sweep_step` on one device (all logical shards here)."""
+    return sweep_step(key, state, sd, spec)
 
 
 # ---------------------------------------------------------------------------
@@ -608,23 +893,15 @@ def _chain_key(seed: np.random.SeedSequence):
     return jnp.asarray(seed.generate_state(2, np.uint32), dtype=jnp.uint32)
 
 
-# How often each compiled run function was traced, keyed by (layout, spec, chains, length):
-# tests check that repeated run(k) calls trace once.
+# How often each compiled run function was traced, keyed by (shard layout, spec, chains,
+# length, placement): tests check that repeated run(k) calls trace once.
 TRACE_COUNT: Counter = Counter()
-
-
-def _init_chains_impl(keys, jd, *, spec):
-    import jax
-
-    ikeys = jax.vmap(lambda k: jax.random.split(k)[0])(keys)
-    return jax.vmap(lambda k: init(k, jd, spec))(ikeys)
 
 
 def scan_sweeps(step_fn, keys, states, start, n, length: int):
     """``length`` sweeps of every chain (scan over sweeps, vmap of ``step_fn(key, state)``
     over chains); steps at or past ``n`` are skipped by ``lax.cond`` outside the chain
-    vmap, so one compiled length serves every ``n <= length`` at no cost.  Shared by the
-    one-device and the sharded backends."""
+    vmap, so one compiled length serves every ``n <= length`` at no cost."""
     import jax
     import jax.numpy as jnp
 
@@ -646,35 +923,42 @@ def scan_sweeps(step_fn, keys, states, start, n, length: int):
     return jax.lax.scan(body, states, jnp.arange(length, dtype=jnp.uint32))
 
 
-def _run_chains_impl(keys, states, jd, start, n, *, length, spec):
-    """``length`` sweeps of every chain on one device (:func:`scan_sweeps`)."""
-    TRACE_COUNT[(jd.layout, spec, keys.shape[0], length)] += 1  # runs only while tracing
-    return scan_sweeps(lambda k, s: step(k, s, jd, spec), keys, states, start, n, length)
+def init_chains(keys, sd: ShardedDesign, reduce: Callable = sum_shards, first_shard=0):
+    """Starting states of every chain (vmap of :func:`sweep_init` over chains)."""
+    import jax
+
+    ikeys = jax.vmap(lambda k: jax.random.split(k)[0])(keys)
+    return jax.vmap(lambda k: sweep_init(k, sd, reduce, first_shard))(ikeys)
+
+
+def run_chains(keys, states, sd: ShardedDesign, start, n, *, length: int, spec: ModelSpec,
+               reduce: Callable = sum_shards, first_shard=0, placement=None):
+    """``length`` sweeps of every chain (:func:`scan_sweeps` of :func:`sweep_step`)."""
+    TRACE_COUNT[(sd.slayout, spec, keys.shape[0], length, placement)] += 1  # while tracing
+    return scan_sweeps(lambda k, s: sweep_step(k, s, sd, spec, reduce, first_shard), keys,
+                       states, start, n, length)
 
 
 _JITTED: dict = {}
 
 
-def _init_chains(keys, jd, *, spec):
+def _one_device_fn(kind: str):
+    """The jitted one-device init / run (JAX caches one compilation per shard layout,
+    spec, chain count and length)."""
     import jax
 
-    if "init" not in _JITTED:
-        _JITTED["init"] = jax.jit(_init_chains_impl, static_argnames=("spec",))
-    return _JITTED["init"](keys, jd, spec=spec)
-
-
-def _run_chains(keys, states, jd, start, n, *, length, spec):
-    """The jitted run; JAX caches one compilation per (layout, spec, chains, length)."""
-    import jax
-
-    if "run" not in _JITTED:
-        _JITTED["run"] = jax.jit(_run_chains_impl, static_argnames=("length", "spec"),
-                                 donate_argnums=(1,))
-    return _JITTED["run"](keys, states, jd, start, n, length=length, spec=spec)
+    if kind not in _JITTED:
+        if kind == "init":
+            _JITTED[kind] = jax.jit(init_chains)
+        else:
+            _JITTED[kind] = jax.jit(run_chains, static_argnames=("length", "spec"),
+                                    donate_argnums=(1,))
+    return _JITTED[kind]
 
 
 class JaxBackend:
-    """Runs all chains with JAX: ``lax.scan`` over sweeps, ``vmap`` over chains, one jit.
+    """Runs all chains with JAX on one device: ``lax.scan`` over sweeps, ``vmap`` over
+    chains, one jit; the design is one logical shard (the reduction is the identity).
 
     Parameters
     ----------
@@ -694,9 +978,12 @@ class JaxBackend:
     to a power of two, see :meth:`bucket`) and per design layout, spec and
     chain count, so the driver's repeated ``run(k)`` calls compile once, and
     so do new backends on a design of the same shape.
+    :class:`manylift.sampler.sharding.ShardedJaxBackend` runs the same sweep with the
+    customers cut into shards over the devices of a mesh.
     """
 
     name = "jax"
+    _placement = None  # the TRACE_COUNT tag of where the run function runs
 
     def __init__(self, design: Design, spec: ModelSpec, n_chains: int, platform: str | None = None,
                  dtype: str = "float64"):
@@ -709,11 +996,36 @@ class JaxBackend:
         self.design, self.spec, self.n_chains = design, spec, int(n_chains)
         self.platform, self.dtype = platform, dtype
         self.device = jax.devices(platform)[0] if platform else jax.devices()[0]
-        self.jdesign = to_jax_design(design, dtype, self.device)
+        self.sdesign = one_shard_design(design, dtype, self.device)
+        self._reset()
+
+    def _reset(self) -> None:
         self.sweep = 0
-        self._trace_tag = (self.jdesign.layout, spec, self.n_chains)
         self._states = None
         self._keys = None
+
+    # -- where arrays live (overridden by the sharded backend) -------------------
+    def _put(self, x):
+        """A replicated (small) array: keys, theta, sigma^2, Omega^-1."""
+        import jax
+
+        return jax.device_put(x, self.device)
+
+    def _put_u(self, u: np.ndarray):
+        """(C, n, q) host u -> the device layout (C, S_local, nl, q)."""
+        import jax
+
+        return jax.device_put(u[:, None], self.device)
+
+    def _host_u(self, u) -> np.ndarray:
+        """The device u -> (C, n, q) on the host, in the design's customer order."""
+        return np.asarray(u)[:, 0]
+
+    def _init_fn(self):
+        return _one_device_fn("init")
+
+    def _run_fn(self, length: int):
+        return partial(_one_device_fn("run"), length=length, spec=self.spec)
 
     @staticmethod
     def bucket(n_sweeps: int) -> int:
@@ -723,19 +1035,18 @@ class JaxBackend:
     @property
     def n_traces(self) -> int:
         """How many times this backend's run function was traced (compiled)."""
-        return sum(v for k, v in TRACE_COUNT.items() if k[:3] == self._trace_tag)
+        tag = (self.sdesign.slayout, self.spec, self.n_chains)
+        return sum(v for k, v in TRACE_COUNT.items() if k[:3] == tag and k[4] == self._placement)
 
     # -- protocol ----------------------------------------------------------
     def init(self, seeds: list[np.random.SeedSequence]) -> None:
-        import jax
         import jax.numpy as jnp
 
         if len(seeds) != self.n_chains:
-            raise SamplerError(f"JaxBackend.init needs one SeedSequence per chain ({self.n_chains}); "
-                               f"got {len(seeds)}.")
-        keys = jnp.stack([_chain_key(s) for s in seeds])
-        self._keys = jax.device_put(keys, self.device)
-        self._states = _init_chains(self._keys, self.jdesign, spec=self.spec)
+            raise SamplerError(f"{type(self).__name__}.init needs one SeedSequence per chain "
+                               f"({self.n_chains}); got {len(seeds)}.")
+        self._keys = self._put(np.asarray(jnp.stack([_chain_key(s) for s in seeds])))
+        self._states = self._init_fn()(self._keys, self.sdesign)
         self.sweep = 0
 
     def run(self, n_sweeps: int) -> dict:
@@ -750,14 +1061,13 @@ class JaxBackend:
         import jax.numpy as jnp
 
         if self._states is None or self._keys is None:
-            raise SamplerError("JaxBackend.run was called before init(seeds).")
+            raise SamplerError(f"{type(self).__name__}.run was called before init(seeds).")
         n_sweeps = int(n_sweeps)
         if n_sweeps < 1:
-            raise SamplerError(f"JaxBackend.run needs n_sweeps >= 1; got {n_sweeps}.")
+            raise SamplerError(f"{type(self).__name__}.run needs n_sweeps >= 1; got {n_sweeps}.")
         start = self.sweep
-        states, out = _run_chains(self._keys, self._states, self.jdesign, jnp.uint32(start),
-                                  jnp.uint32(n_sweeps), length=self.bucket(n_sweeps),
-                                  spec=self.spec)
+        states, out = self._run_fn(self.bucket(n_sweeps))(
+            self._keys, self._states, self.sdesign, jnp.uint32(start), jnp.uint32(n_sweeps))
         self._states = states
         ll, theta, sigma2, omega_inv = (np.asarray(x)[:n_sweeps] for x in out)
         self.sweep = start + n_sweeps
@@ -767,11 +1077,12 @@ class JaxBackend:
     def _check(self, ll: np.ndarray, start: int) -> None:
         import jax.numpy as jnp
 
+        u = self._states.u
         ok = np.asarray(jnp.stack([
             jnp.all(jnp.isfinite(self._states.theta), axis=1),
             jnp.isfinite(self._states.sigma2),
             jnp.all(jnp.isfinite(self._states.omega_inv), axis=(1, 2)),
-            jnp.all(jnp.isfinite(self._states.u), axis=(1, 2)),
+            jnp.all(jnp.isfinite(u), axis=tuple(range(1, u.ndim))),
         ]))
         if ok.all() and np.all(np.isfinite(ll)):
             return
@@ -788,21 +1099,20 @@ class JaxBackend:
             f"rescale the outcome.")
 
     def states(self) -> list[State]:
-        st = [np.asarray(x) for x in self._states]
-        return [State(st[0][c], float(st[1][c]), st[2][c], st[3][c]) for c in range(self.n_chains)]
+        """Per-chain states on the host, u in the design's customer order."""
+        st = [np.asarray(x) for x in self._states[:3]]
+        u = self._host_u(self._states.u)
+        return [State(st[0][c], float(st[1][c]), st[2][c], u[c]) for c in range(self.n_chains)]
 
     def set_states(self, states: list[State]) -> None:
-        import jax
-
         if len(states) != self.n_chains:
             raise SamplerError(f"set_states needs {self.n_chains} states; got {len(states)}.")
-        stacked = State(
-            np.stack([np.asarray(s.theta, np.float64) for s in states]),
-            np.array([float(s.sigma2) for s in states], np.float64),
-            np.stack([np.asarray(s.omega_inv, np.float64) for s in states]),
-            np.stack([np.asarray(s.u, np.float64) for s in states]),
+        self._states = State(
+            self._put(np.stack([np.asarray(s.theta, np.float64) for s in states])),
+            self._put(np.array([float(s.sigma2) for s in states], np.float64)),
+            self._put(np.stack([np.asarray(s.omega_inv, np.float64) for s in states])),
+            self._put_u(np.stack([np.asarray(s.u, np.float64) for s in states])),
         )
-        self._states = jax.device_put(stacked, self.device)
 
     def get_rng(self) -> np.ndarray:
         """The RNG position: ``[sweep, then the chains' base keys]`` as uint32.
@@ -811,13 +1121,11 @@ class JaxBackend:
         ``fold_in(base_key, sweep)``.
         """
         if self._keys is None:
-            raise SamplerError("JaxBackend.get_rng was called before init(seeds).")
+            raise SamplerError(f"{type(self).__name__}.get_rng was called before init(seeds).")
         keys = np.asarray(self._keys, np.uint32).ravel()
         return np.concatenate([np.array([self.sweep], np.uint32), keys])
 
     def set_rng(self, blob: np.ndarray) -> None:
-        import jax
-
         blob = np.asarray(blob)
         if blob.dtype != np.uint32 or blob.size != 1 + 2 * self.n_chains:
             raise SamplerError(
@@ -825,7 +1133,7 @@ class JaxBackend:
                 f"(got {blob.size} values of type {blob.dtype}); it was written by another "
                 f"backend or chain count. Resume with the same backend and chains, or start afresh.")
         self.sweep = int(blob[0])
-        self._keys = jax.device_put(blob[1:].reshape(self.n_chains, 2), self.device)
+        self._keys = self._put(blob[1:].reshape(self.n_chains, 2))
 
     def __repr__(self) -> str:
         return (f"JaxBackend(chains={self.n_chains}, device={self.device}, dtype={self.dtype}, "

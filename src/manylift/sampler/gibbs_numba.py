@@ -765,7 +765,7 @@ class NumbaBackend:
         """``n_sweeps`` sweeps of every chain.  Small designs (single-threaded kernels, which
         release the GIL) run their chains at once, one per thread; the draws are the same
         either way, since each chain has its own Generator."""
-        from manylift.sampler.backends import check_finite
+        from manylift.sampler.contract import check_finite
 
         ll = np.empty((n_sweeps, self.n_chains))
 

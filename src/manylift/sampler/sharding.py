@@ -19,8 +19,11 @@ shard's.  Per sweep the shards exchange only sums:
 The small blocks (theta, sigma^2, Omega^-1, the scale move) are then computed
 **replicated**: every device runs the same code on the same sums with the same
 key, so all devices hold the same theta, sigma^2 and Omega^-1 without another
-exchange.  The math is that of :func:`manylift.sampler.gibbs_jax.step`, block
-for block (theta, sigma^2, Omega^-1, u, scale move).
+exchange.  The sweep is not copied here: it is
+:func:`manylift.sampler.gibbs_jax.sweep_step`, written once as per-shard sums ->
+a reduction -> the small blocks, run inside ``shard_map`` with the reduction
+:func:`~manylift.sampler.gibbs_jax.psum_shards` (on one device,
+:class:`~manylift.sampler.gibbs_jax.JaxBackend` runs it with the identity).
 
 The same random numbers on any number of devices.  The data are cut into
 ``n_shards`` *logical* shards, a number fixed independently of the devices; a
@@ -56,7 +59,6 @@ Computational and Graphical Statistics 17(1), 95-122.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,16 +66,12 @@ import numpy as np
 from manylift._core.checks import check_in
 from manylift._core.errors import SamplerError
 from manylift.sampler import gibbs_jax as GJ
-from manylift.sampler.backends import check_finite
 from manylift.sampler.design import Design
-from manylift.sampler.state import Info, ModelSpec, State
+from manylift.sampler.gibbs_jax import AXIS, ShardedDesign, ShardLayout, px_scale_from_sums
+from manylift.sampler.state import ModelSpec, State
 
-__all__ = ["AXIS", "ShardPlan", "ShardedDesign", "ShardedJaxBackend", "make_mesh", "plan_shards",
-           "to_sharded_design", "px_scale_from_sums"]
-
-#: Name of the mesh axis the customers are sharded along.
-AXIS = "shards"
-
+__all__ = ["AXIS", "ShardPlan", "ShardLayout", "ShardedDesign", "ShardedJaxBackend", "make_mesh",
+           "plan_shards", "to_sharded_design", "px_scale_from_sums"]
 
 # ---------------------------------------------------------------------------
 # the plan: which customers (and rows) each logical shard holds
@@ -160,76 +158,6 @@ def plan_shards(customer: np.ndarray, n_customers: int, n_shards: int) -> ShardP
                      int(np.diff(cstart).max()))
 
 
-# ---------------------------------------------------------------------------
-# the sharded design (a pytree; row arrays carry a leading logical-shard axis)
-# ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ShardLayout:
-    """Static shape of a sharded design: the global layout plus the shard sizes."""
-
-    layout: GJ.Layout
-    n_shards: int
-    rows_per_shard: int
-    customers_per_shard: int
-
-
-class ShardedDesign:
-    """The design cut into logical shards, placed on a mesh (see :func:`to_sharded_design`).
-
-    Sharded along ``AXIS`` (leading axis ``n_shards``): ``y`` (S, Nl), ``customer``
-    (S, Nl) int32 index within the shard, ``R`` (S, q, Nl), ``dense`` (S, d, Nl),
-    ``cells`` (S, G, Nl) (joint code and arm), ``mask`` (S, Nl) 1 for real rows, ``RtR``
-    (S, nl, q, q), ``cmask`` (S, nl) 1 for real customers.  Replicated:
-    ``members``, ``evecs``, ``evals`` (as in :class:`~manylift.sampler.gibbs_jax.JaxDesign`).
-    """
-
-    _sharded = ("y", "customer", "R", "dense", "cells", "mask", "RtR", "cmask")
-    _replicated = ("members", "evecs", "evals")
-    _fields = _sharded + _replicated
-
-    def __init__(self, slayout: ShardLayout, y, customer, R, dense, cells, mask, RtR, cmask,
-                 members, evecs, evals, plan: ShardPlan | None = None):
-        self.slayout = slayout
-        self.y, self.customer, self.R, self.dense, self.cells = y, customer, R, dense, cells
-        self.mask, self.RtR, self.cmask = mask, RtR, cmask
-        self.members, self.evecs, self.evals = members, evecs, evals
-        self.plan = plan
-
-    def tree_flatten(self):
-        return tuple(getattr(self, f) for f in self._fields), self.slayout
-
-    @classmethod
-    def tree_unflatten(cls, slayout, children):
-        return cls(slayout, *children)
-
-    @classmethod
-    def partition_specs(cls, slayout: ShardLayout, n_groups: int):
-        """The ``PartitionSpec`` of every leaf, as a ShardedDesign (for ``shard_map``)."""
-        from jax.sharding import PartitionSpec as P
-
-        return cls(slayout, *([P(AXIS)] * len(cls._sharded)), tuple(P() for _ in range(n_groups)),
-                   P(), P())
-
-    def __repr__(self) -> str:
-        sl = self.slayout
-        lo = sl.layout
-        return (f"ShardedDesign(N={lo.n_rows:,}, customers={lo.n_customers:,}, K={lo.K}, "
-                f"q={lo.q}, shards={sl.n_shards}, rows_per_shard={sl.rows_per_shard:,}, "
-                f"dtype={lo.dtype})")
-
-
-_registered = False
-
-
-def _register() -> None:
-    global _registered
-    if not _registered:
-        import jax
-
-        jax.tree_util.register_pytree_node(ShardedDesign, ShardedDesign.tree_flatten,
-                                           ShardedDesign.tree_unflatten)
-        _registered = True
-
 
 def make_mesh(n_devices: int | None = None, platform: str | None = None):
     """A one-axis mesh (``AXIS``) over the first ``n_devices`` devices of ``platform``."""
@@ -272,14 +200,15 @@ def _unpad_customers(a: np.ndarray, plan: ShardPlan) -> np.ndarray:
                            for s in range(plan.n_shards)], axis=-2)
 
 
+
 def to_sharded_design(design: Design, mesh, n_shards: int | None = None, dtype: str = "float64",
                       max_joint_cells: int = 1 << 16) -> ShardedDesign:
     """Cut a :class:`~manylift.sampler.design.Design` into shards of whole customers on ``mesh``.
 
     The compact encoding (joint codes, eigendecomposition of F'F) is that of
-    :func:`manylift.sampler.gibbs_jax.to_jax_design`, built once on the host;
-    the row arrays are then cut at customer boundaries, padded and placed
-    with ``NamedSharding(mesh, PartitionSpec(AXIS))``.
+    :func:`manylift.sampler.gibbs_jax.to_jax_design`, built once on the host
+    (:func:`~manylift.sampler.gibbs_jax.host_encoding`); the row arrays are then cut at
+    customer boundaries, padded and placed with ``NamedSharding(mesh, PartitionSpec(AXIS))``.
 
     Parameters
     ----------
@@ -296,7 +225,7 @@ def to_sharded_design(design: Design, mesh, n_shards: int | None = None, dtype: 
     from jax.sharding import PartitionSpec as P
 
     GJ.enable_x64()
-    _register()
+    GJ._register()
     check_in("dtype", dtype, ["float64", "float32"], "ShardedJaxBackend")
     if tuple(mesh.axis_names) != (AXIS,):
         raise SamplerError(f"The mesh must have one axis named {AXIS!r} (use make_mesh); got axes "
@@ -307,9 +236,7 @@ def to_sharded_design(design: Design, mesh, n_shards: int | None = None, dtype: 
         raise SamplerError(f"The 'n_shards' parameter must be a positive multiple of the {D} "
                            f"devices in the mesh; got {n_shards}.")
     plan = plan_shards(design.customer, design.n_customers, S)
-    # the compact encoding on the host CPU (the row arrays are cut below)
-    jd = GJ.to_jax_design(design, dtype, jax.devices("cpu")[0], max_joint_cells)
-    fd = np.dtype(dtype)
+    enc = GJ.host_encoding(design, dtype, max_joint_cells)
     local_customer = np.empty(design.n_rows, np.int32)
     for s in range(S):
         r0, r1 = plan.row_start[s], plan.row_start[s + 1]
@@ -319,224 +246,31 @@ def to_sharded_design(design: Design, mesh, n_shards: int | None = None, dtype: 
         cmask[s, : plan.customer_start[s + 1] - plan.customer_start[s]] = 1.0
     sharded = NamedSharding(mesh, P(AXIS))
     repl = NamedSharding(mesh, P())
+    fd = np.dtype(dtype)
+    rows = enc.rows
     host = {
-        "y": _pad_rows(design.y.astype(fd), plan),
+        "y": _pad_rows(rows["y"], plan),
         # padded rows point at the shard's last customer slot (sorted) with R = 0
         "customer": _pad_rows(local_customer, plan, plan.customers_per_shard - 1),
-        "R": _pad_rows(np.ascontiguousarray(design.R.T, fd), plan),
-        "dense": _pad_rows(np.ascontiguousarray(design.dense.T, fd), plan),
-        "cells": _pad_rows(np.asarray(jd.cells), plan),
+        "R": _pad_rows(rows["R"], plan),
+        "dense": _pad_rows(rows["dense"], plan),
+        "cells": _pad_rows(rows["cells"], plan),
         "mask": _pad_rows(np.ones(design.n_rows, fd), plan),
-        "RtR": _pad_customers(design.RtR.astype(np.float64), plan),
+        "RtR": _pad_customers(enc.RtR, plan),
         "cmask": cmask,
     }
-    slayout = ShardLayout(jd.layout, S, plan.rows_per_shard, plan.customers_per_shard)
+    slayout = ShardLayout(enc.layout, S, plan.rows_per_shard, plan.customers_per_shard, True)
     return ShardedDesign(
         slayout, *(jax.device_put(host[k], sharded) for k in ShardedDesign._sharded),
-        tuple(jax.device_put(np.asarray(m), repl) for m in jd.members),
-        jax.device_put(np.asarray(jd.evecs), repl), jax.device_put(np.asarray(jd.evals), repl),
+        tuple(jax.device_put(np.asarray(m), repl) for m in enc.members),
+        jax.device_put(enc.evecs, repl), jax.device_put(enc.evals, repl),
         plan=plan,
     )
 
 
 # ---------------------------------------------------------------------------
-# the sweep, written for one device's block of logical shards (inside shard_map)
+# the sweep of gibbs_jax under shard_map, the reduction a psum over the mesh
 # ---------------------------------------------------------------------------
-def _local_jd(lo: GJ.Layout, sd: ShardedDesign, s_arrays) -> GJ.JaxDesign:
-    """One logical shard as a JaxDesign, so F_dot / Ft_dot apply unchanged."""
-    y, customer, R, dense, cells = s_arrays
-    # w is not stored: the arm is folded into the joint codes (cells)
-    return GJ.JaxDesign(lo, y, customer, R, dense, cells, sd.members, None, sd.evecs, sd.evals,
-                        None)
-
-
-def _gsum(parts):
-    """Sum per-logical-shard parts over all shards: (S_local, M) per device -> (M,),
-    the same on every device (an all-reduce of M floats)."""
-    import jax
-
-    return jax.lax.psum(parts.sum(0), AXIS)
-
-
-def px_scale_from_sums(z, A, b, omega_inv, spec: ModelSpec, n_newton: int = 12):
-    """The scale move of :func:`manylift.sampler.gibbs_jax.px_scale_step` from its sums.
-
-    ``A = sum_i (u_i u_i') o R_i'R_i / sigma^2`` and ``b = sum_i u_i o m_i`` are
-    all the move needs from the customers, so a sharded sweep sums them over
-    shards and runs the move replicated.  Returns ``(alpha, omega_inv,
-    accepted)``: the new u is ``u * alpha``.
-    """
-    import jax
-    import jax.numpy as jnp
-    from jax.scipy.special import log_ndtr
-
-    q = A.shape[0]
-    nu, c = spec.wishart_df(q), spec.wishart_scale_diag
-    lam = jnp.diag(omega_inv)
-
-    def newton(_, beta):
-        _, g, H = GJ._px_log_density(beta, lam, A, b, nu, c)
-        return beta - jnp.clip(jnp.linalg.solve(H, g), -1.0, 1.0)
-
-    beta = jax.lax.fori_loop(0, n_newton, newton, jnp.zeros(q, jnp.float64))
-    _, _, H = GJ._px_log_density(beta, lam, A, b, nu, c)
-    Lp = GJ._chol(-H)
-    prop = beta + jnp.stack(GJ._solve_upper_t(GJ._chol_small(-H), [z[k] for k in range(q)]))
-    log_u = log_ndtr(z[q])
-
-    def logq(x):
-        dd = Lp.T @ (x - beta)
-        return -0.5 * dd @ dd
-
-    zero = jnp.zeros(q, jnp.float64)
-    f_prop = GJ._px_log_density(prop, lam, A, b, nu, c)[0]
-    f_cur = GJ._px_log_density(zero, lam, A, b, nu, c)[0]
-    log_ratio = (f_prop - logq(prop)) - (f_cur - logq(zero))
-    accept = jnp.isfinite(log_ratio) & (log_u < log_ratio) & jnp.all(jnp.isfinite(Lp))
-    a = jnp.where(accept, jnp.exp(jnp.where(jnp.isfinite(prop), prop, 0.0)), 1.0)
-    return a, omega_inv / jnp.outer(a, a), accept
-
-
-def _per_shard(fn, *args):
-    """``fn`` on each of this device's logical shards (vmapped: one batch per device)."""
-    import jax
-
-    return jax.vmap(fn)(*args)
-
-
-def _shard_ids(S_local):
-    import jax
-    import jax.numpy as jnp
-
-    return (jax.lax.axis_index(AXIS) * S_local + jnp.arange(S_local)).astype(jnp.uint32)
-
-
-def _local_init(key, sd: ShardedDesign, sd_y):
-    """As :func:`manylift.sampler.gibbs_jax.init`; the u_i of logical shard s from
-    ``fold_in(key_u, s)``."""
-    import jax
-    import jax.numpy as jnp
-    from jax.scipy.special import ndtr
-
-    lo = sd.slayout.layout
-    K, q, nl = lo.K, lo.q, sd.slayout.customers_per_shard
-    k_small, k_u = jax.random.split(key)
-    z = jax.random.normal(k_small, (K + 2,), jnp.float64)
-    theta = 0.1 * sd_y * z[:K]
-    s0 = 0.2 * sd_y * jnp.sqrt(0.5 + 1.5 * ndtr(z[-1]))
-    sigma2 = sd_y**2 * (0.5 + ndtr(z[-2]))
-    S_local = sd.y.shape[0]
-    zu = _per_shard(lambda s: jax.random.normal(jax.random.fold_in(k_u, s), (nl, q), jnp.float64),
-                    _shard_ids(S_local))
-    u = s0 * zu * sd.cmask[..., None]
-    return State(theta, sigma2, jnp.eye(q) / s0**2, u)
-
-
-def _local_step(key, state: State, sd: ShardedDesign, spec: ModelSpec):
-    """One sweep on this device's logical shards; the small blocks replicated."""
-    import jax
-    import jax.numpy as jnp
-
-    lo = sd.slayout.layout
-    f64 = jnp.float64
-    rt = sd.y.dtype
-    theta, sigma2, omega_inv, u = state  # u: (S_local, nl, q)
-    N, q, n, K = lo.n_rows, lo.q, lo.n_customers, lo.K
-    nl = sd.slayout.customers_per_shard
-    S_local = sd.y.shape[0]
-    n_wish = q * (q - 1) // 2
-    k_normal, k_gamma, k_u = jax.random.split(key, 3)
-    df_post = spec.wishart_df(q) + n
-    shapes = np.concatenate([[spec.sigma_shape + N / 2], (df_post - np.arange(q)) / 2.0])
-    gam = GJ.sample_gamma(k_gamma, shapes)
-    n_asis = q * (q + 1) // 2 + 1 if spec.interweave else 0
-    znorm = jax.random.normal(k_normal, (K + n_wish + q + 1 + n_asis,), f64)
-    z_theta, z_wish = znorm[:K], znorm[K:K + n_wish]
-    z_px, z_asis = znorm[K + n_wish:K + n_wish + q + 1], znorm[K + n_wish + q + 1:]
-    z_u = _per_shard(lambda s: jax.random.normal(jax.random.fold_in(k_u, s), (nl, q), f64),
-                     _shard_ids(S_local))
-    rows = (sd.y, sd.customer, sd.R, sd.dense, sd.cells)
-
-    # pass 1 (per shard): F'(y - R u) and S_u, summed over shards
-    def pass1(arrays, mask, u_s):
-        jd = _local_jd(lo, sd, arrays)
-        ut = u_s.astype(rt)
-        ru = sum(jd.R[k] * ut[:, k][jd.customer] for k in range(q))
-        yr = (jd.y - ru) * mask
-        return yr, jnp.concatenate([GJ.Ft_dot(jd, yr), (u_s.T @ u_s).ravel()])
-
-    yr, p1 = _per_shard(pass1, rows, sd.mask, u)
-    t1 = _gsum(p1)
-
-    # theta | rest (replicated)
-    inv_s2 = 1.0 / sigma2
-    b = t1[:K] * inv_s2
-    dvec = sd.evals * inv_s2 + 1.0 / spec.theta_prior_var
-    theta = sd.evecs @ ((sd.evecs.T @ b) / dvec + z_theta / jnp.sqrt(dvec))
-
-    # pass 2 (per shard): SSE at the new theta, sum (y - F theta)^2, R_i'(y_i - F_i theta)
-    def pass2(arrays, mask, yr_s):
-        jd = _local_jd(lo, sd, arrays)
-        fixed = GJ.F_dot(jd, theta)
-        e = ((yr_s - fixed) * mask).astype(f64)
-        ry = (jd.y - fixed) * mask
-        m_raw = jax.ops.segment_sum((jd.R * ry[None]).T.astype(f64), jd.customer,
-                                    num_segments=nl, indices_are_sorted=True)
-        return m_raw, jnp.stack([e @ e, jnp.sum(jnp.square(ry.astype(f64)))])
-
-    m_raw, p2 = _per_shard(pass2, rows, sd.mask, yr)
-    sse, ry2 = _gsum(p2)
-
-    # 1/sigma^2 | rest and Omega^-1 | u (replicated)
-    sigma2 = 1.0 / (gam[0] / (1.0 / spec.sigma_scale + sse / 2))
-    inv_s2 = 1.0 / sigma2
-    S = t1[K:].reshape(q, q)
-    scale = GJ._spd_inv(jnp.eye(q) / spec.wishart_scale_diag + S)
-    omega_inv = GJ.sample_wishart(None, df_post, (scale + scale.T) / 2, chi2=2.0 * gam[1:],
-                                  normals=z_wish)
-
-    # u_i | rest (per shard; padded customers held at 0), then the scale move's sums
-    m = m_raw * inv_s2
-    if spec.interweave:  # (Omega, u) | z from sums over shards (gibbs_jax.asis_from_sums)
-        L_cur = GJ._chol(GJ._spd_inv(omega_inv))  # Omega = L L', replicated
-
-        def asis_part(m_s, u_s, RtR):
-            P_raw, h = GJ.asis_sums(u_s, m_s, RtR, L_cur)
-            return jnp.concatenate([P_raw.ravel(), h])
-
-        pq = q * (q + 1) // 2
-        ta = _gsum(_per_shard(asis_part, m, u, sd.RtR))
-        omega_inv, _ = GJ.asis_from_sums(z_asis, ta[: pq * pq].reshape(pq, pq) * inv_s2,
-                                         ta[pq * pq:], L_cur, omega_inv, spec)
-
-    def draw_u(RtR, cmask, m_s, z_s):
-        Pi = omega_inv[None] + RtR * inv_s2
-        Li = GJ._chol_small(Pi)
-        mu = GJ._solve_upper_t(Li, GJ._solve_lower(Li, [m_s[:, k] for k in range(q)]))
-        dev = GJ._solve_upper_t(Li, [z_s[:, k] for k in range(q)])
-        u_s = jnp.stack([mu[k] + dev[k] for k in range(q)], -1) * cmask[:, None]
-        A = jnp.einsum("ni,nj,nij->ij", u_s, u_s, RtR) * inv_s2
-        return u_s, jnp.concatenate([A.ravel(), jnp.einsum("ni,ni->i", u_s, m_s)])
-
-    u, p3 = _per_shard(draw_u, sd.RtR, sd.cmask, m, z_u)
-    t3 = _gsum(p3)
-    A, bu = t3[: q * q].reshape(q, q), t3[q * q:]
-    if spec.expansion:
-        alpha, omega_inv, _ = px_scale_from_sums(z_px, A, bu, omega_inv, spec)
-        u = u * alpha
-    else:
-        alpha = jnp.ones(q, f64)
-    # ||ry - R u||^2 from the sums: u_new = alpha o u, so sum u_new'm = alpha'b and
-    # sum u_new' R'R u_new = sigma^2 alpha'A alpha
-    sse2 = ry2 - 2.0 * sigma2 * (alpha @ bu) + sigma2 * (alpha @ A @ alpha)
-    loglik = -0.5 * N * jnp.log(2 * jnp.pi * sigma2) - 0.5 * sse2 / sigma2
-    return State(theta, sigma2, omega_inv, u), Info(loglik=loglik, sse=sse2)
-
-
-# ---------------------------------------------------------------------------
-# compiled init / run under shard_map
-# ---------------------------------------------------------------------------
-TRACE_COUNT: Counter = Counter()
 _JITTED: dict = {}
 
 
@@ -544,6 +278,13 @@ def _state_specs():
     from jax.sharding import PartitionSpec as P
 
     return State(P(), P(), P(), P(None, AXIS))
+
+
+def _first_shard(sd: ShardedDesign):
+    """Index of this device's first logical shard (inside ``shard_map``)."""
+    import jax
+
+    return jax.lax.axis_index(AXIS) * sd.y.shape[0]
 
 
 def _compiled(kind: str, mesh, slayout: ShardLayout, n_groups: int, spec: ModelSpec,
@@ -555,21 +296,18 @@ def _compiled(kind: str, mesh, slayout: ShardLayout, n_groups: int, spec: ModelS
     if cache_key in _JITTED:
         return _JITTED[cache_key]
     dspec = ShardedDesign.partition_specs(slayout, n_groups)
-
     if kind == "init":
-        def init_impl(keys, sd, sd_y):
-            ikeys = jax.vmap(lambda k: jax.random.split(k)[0])(keys)
-            return jax.vmap(lambda k: _local_init(k, sd, sd_y))(ikeys)
+        def init_impl(keys, sd):
+            return GJ.init_chains(keys, sd, GJ.psum_shards, _first_shard(sd))
 
-        fn = jax.shard_map(init_impl, mesh=mesh, in_specs=(P(), dspec, P()),
+        fn = jax.shard_map(init_impl, mesh=mesh, in_specs=(P(), dspec),
                            out_specs=_state_specs(), check_vma=False)
         _JITTED[cache_key] = jax.jit(fn)
         return _JITTED[cache_key]
 
     def run_impl(keys, states, sd, start, n):
-        TRACE_COUNT[(slayout, spec, keys.shape[0], length, mesh)] += 1  # only while tracing
-        return GJ.scan_sweeps(lambda k, s: _local_step(k, s, sd, spec), keys, states, start,
-                              n, length)
+        return GJ.run_chains(keys, states, sd, start, n, length=length, spec=spec,
+                             reduce=GJ.psum_shards, first_shard=_first_shard(sd), placement=mesh)
 
     fn = jax.shard_map(run_impl, mesh=mesh, in_specs=(P(), _state_specs(), dspec, P(), P()),
                        out_specs=(_state_specs(), (P(), P(), P(), P())), check_vma=False)
@@ -577,11 +315,11 @@ def _compiled(kind: str, mesh, slayout: ShardLayout, n_groups: int, spec: ModelS
     return _JITTED[cache_key]
 
 
-class ShardedJaxBackend:
+class ShardedJaxBackend(GJ.JaxBackend):
     """The JAX sweep with customers sharded across the devices of a mesh.
 
-    Same protocol as :class:`~manylift.sampler.gibbs_jax.JaxBackend` (``init``,
-    ``run``, ``states``, ``set_states``, ``get_rng``, ``set_rng``), so
+    The sweep of :class:`~manylift.sampler.gibbs_jax.JaxBackend` (the same code) inside
+    ``shard_map``, its reductions a ``psum``; the same protocol, so
     :func:`~manylift.sampler.driver.run_sampler` runs it, checkpoints included.
 
     Parameters
@@ -599,9 +337,9 @@ class ShardedJaxBackend:
 
     Notes
     -----
-    The draws follow the same conditionals as ``JaxBackend`` but use the random
-    numbers differently (the u_i normals per logical shard), so the two agree
-    in distribution, not draw for draw.
+    With ``n_shards`` > 1 the u_i normals are drawn per logical shard, so the draws
+    agree with ``JaxBackend``'s in distribution, not draw for draw; with one logical
+    shard (one device) they are ``JaxBackend``'s draws.
 
     Examples
     --------
@@ -623,101 +361,33 @@ class ShardedJaxBackend:
         self.plan = self.sdesign.plan
         self.n_shards = self.plan.n_shards
         self._n_groups = len(self.sdesign.members)
-        sd_y = float(np.std(design.y))
-        self._sd_y = sd_y if sd_y > 0 else 1.0
-        self.sweep = 0
-        self._states = None
-        self._keys = None
+        self._placement = self.mesh
+        self._reset()
 
-    bucket = staticmethod(GJ.JaxBackend.bucket)
-
-    @property
-    def n_traces(self) -> int:
-        tag = (self.sdesign.slayout, self.spec, self.n_chains)
-        return sum(v for k, v in TRACE_COUNT.items() if k[:3] == tag and k[4] == self.mesh)
-
-    def _replicated(self, x):
+    def _put(self, x):
         import jax
         from jax.sharding import NamedSharding
         from jax.sharding import PartitionSpec as P
 
         return jax.device_put(x, NamedSharding(self.mesh, P()))
 
-    def init(self, seeds: list[np.random.SeedSequence]) -> None:
-        import jax.numpy as jnp
-
-        if len(seeds) != self.n_chains:
-            raise SamplerError(f"ShardedJaxBackend.init needs one SeedSequence per chain "
-                               f"({self.n_chains}); got {len(seeds)}.")
-        self._keys = self._replicated(jnp.stack([GJ._chain_key(s) for s in seeds]))
-        fn = _compiled("init", self.mesh, self.sdesign.slayout, self._n_groups, self.spec)
-        self._states = fn(self._keys, self.sdesign, jnp.float64(self._sd_y))
-        self.sweep = 0
-
-    def run(self, n_sweeps: int) -> dict:
-        """Advance every chain by ``n_sweeps`` sweeps; returns the traces of
-        :meth:`manylift.sampler.gibbs_jax.JaxBackend.run`."""
-        import jax.numpy as jnp
-
-        if self._states is None or self._keys is None:
-            raise SamplerError("ShardedJaxBackend.run was called before init(seeds).")
-        n_sweeps = int(n_sweeps)
-        if n_sweeps < 1:
-            raise SamplerError(f"ShardedJaxBackend.run needs n_sweeps >= 1; got {n_sweeps}.")
-        length = self.bucket(n_sweeps)
-        fn = _compiled("run", self.mesh, self.sdesign.slayout, self._n_groups, self.spec, length)
-        start = self.sweep
-        states, out = fn(self._keys, self._states, self.sdesign, jnp.uint32(start),
-                         jnp.uint32(n_sweeps))
-        self._states = states
-        ll, theta, sigma2, omega_inv = (np.asarray(x)[:n_sweeps] for x in out)
-        self.sweep = start + n_sweeps
-        if not np.all(np.isfinite(ll)):
-            for c, st in enumerate(self.states()):
-                check_finite(st, self.sweep, c)
-            raise SamplerError(
-                f"Non-finite log-likelihood in sweeps {start + 1}-{self.sweep}. This usually means "
-                f"the outcome or covariates have extreme values; check the data (manylift "
-                f"validate) or rescale the outcome.")
-        return {"loglik": ll, "theta": theta, "sigma2": sigma2, "omega_inv": omega_inv}
-
-    def states(self) -> list[State]:
-        """Per-chain states, u gathered to the host in the design's customer order."""
-        st = [np.asarray(x) for x in self._states]
-        u = _unpad_customers(st[3], self.plan)
-        return [State(st[0][c], float(st[1][c]), st[2][c], u[c]) for c in range(self.n_chains)]
-
-    def set_states(self, states: list[State]) -> None:
+    def _put_u(self, u: np.ndarray):
         import jax
         from jax.sharding import NamedSharding
         from jax.sharding import PartitionSpec as P
 
-        if len(states) != self.n_chains:
-            raise SamplerError(f"set_states needs {self.n_chains} states; got {len(states)}.")
-        u = np.stack([_pad_customers(np.asarray(s.u, np.float64), self.plan) for s in states])
-        self._states = State(
-            self._replicated(np.stack([np.asarray(s.theta, np.float64) for s in states])),
-            self._replicated(np.array([float(s.sigma2) for s in states], np.float64)),
-            self._replicated(np.stack([np.asarray(s.omega_inv, np.float64) for s in states])),
-            jax.device_put(u, NamedSharding(self.mesh, P(None, AXIS))),
-        )
+        padded = np.stack([_pad_customers(uc, self.plan) for uc in u])
+        return jax.device_put(padded, NamedSharding(self.mesh, P(None, AXIS)))
 
-    def get_rng(self) -> np.ndarray:
-        """``[sweep, then the chains' base keys]`` as uint32 (as JaxBackend)."""
-        if self._keys is None:
-            raise SamplerError("ShardedJaxBackend.get_rng was called before init(seeds).")
-        keys = np.asarray(self._keys, np.uint32).ravel()
-        return np.concatenate([np.array([self.sweep], np.uint32), keys])
+    def _host_u(self, u) -> np.ndarray:
+        return _unpad_customers(np.asarray(u), self.plan)
 
-    def set_rng(self, blob: np.ndarray) -> None:
-        blob = np.asarray(blob)
-        if blob.dtype != np.uint32 or blob.size != 1 + 2 * self.n_chains:
-            raise SamplerError(
-                f"This RNG state does not belong to a JAX run with {self.n_chains} chains "
-                f"(got {blob.size} values of type {blob.dtype}); resume with the same backend "
-                f"and chains, or start afresh.")
-        self.sweep = int(blob[0])
-        self._keys = self._replicated(blob[1:].reshape(self.n_chains, 2))
+    def _init_fn(self):
+        return _compiled("init", self.mesh, self.sdesign.slayout, self._n_groups, self.spec)
+
+    def _run_fn(self, length: int):
+        return _compiled("run", self.mesh, self.sdesign.slayout, self._n_groups, self.spec,
+                         length)
 
     def __repr__(self) -> str:
         return (f"ShardedJaxBackend(chains={self.n_chains}, devices={self.mesh.devices.size}, "
