@@ -19,21 +19,34 @@ _CSV = (".csv", ".csv.gz", ".txt", ".tsv", ".csv.bz2", ".csv.zip", ".csv.xz")
 _PARQUET = (".parquet", ".pq", ".parq")
 
 
-def read_table(path: str | os.PathLike, columns: list[str] | None = None) -> pd.DataFrame:
+def read_table(path: str | os.PathLike, columns: list[str] | None = None,
+               buckets: list[int] | None = None) -> pd.DataFrame:
     """Read a CSV (optionally compressed) or Parquet file into a DataFrame.
 
     Parameters
     ----------
     path : str or path-like
-        ``.csv``, ``.csv.gz`` (any compression pandas infers) or ``.parquet``.
+        ``.csv``, ``.csv.gz`` (any compression pandas infers) or ``.parquet``, or a
+        folder written by ``manylift partition`` (:mod:`manylift.data.partition`).
     columns : list of str, default=None
         Read only these columns (Parquet reads only what it needs).
+    buckets : list of int, default=None
+        Of a partitioned folder, read only these buckets (row group by row group);
+        None reads all.
     """
     p = Path(path)
     if not p.exists():
         raise ReadError(f"Input file {str(p)!r} does not exist. Check the path.")
     if p.is_dir():
-        raise ReadError(f"{str(p)!r} is a folder; pass a CSV or Parquet file.")
+        from manylift.data.partition import is_partitioned, read_partitioned
+
+        if is_partitioned(p):
+            return read_partitioned(p, buckets, columns)
+        raise ReadError(f"{str(p)!r} is a folder without a manylift partition manifest; pass a "
+                        f"CSV or Parquet file, or a folder written by `manylift partition`.")
+    if buckets is not None:
+        raise ReadError(f"{str(p)!r} is a file; only a partitioned folder (manylift partition) "
+                        f"can be read by bucket.")
     name = p.name.lower()
     try:
         if name.endswith(_PARQUET):
