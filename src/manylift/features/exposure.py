@@ -273,17 +273,21 @@ class ExposureFeatures:
         self.prop_mean_ = float(self._share_treated(frame)[mask].mean())
         return self
 
-    def transform(self, frame: pd.DataFrame, prior=None, prop_treated=None) -> FeatureArrays:
+    def transform(self, frame: pd.DataFrame, prior=None, prop_treated=None,
+                  recency_stock=None) -> FeatureArrays:
         """Apply the fitted edges and means to ``frame`` (sorted by customer, week).
 
         ``prior``: the exposure history before these rows (:func:`exposure_history`), for
-        new rows that continue a fitted program. ``prop_treated``: the share treated in
-        each row's intervention, when ``frame`` does not hold the whole intervention (new
-        rows to score); default: computed from ``frame``.
+        new rows that continue a fitted program; ``recency_stock``: the rows' recency and
+        stock computed elsewhere (from a longer history). ``prop_treated``: the share
+        treated in each row's intervention, when ``frame`` does not hold the whole
+        intervention (new rows to score); default: computed from ``frame``.
         """
         if not hasattr(self, "stock_edges_"):
             raise ModelError("This ExposureFeatures is not fitted yet; call fit(...) first.")
-        rec, stock = self._history(frame, prior)
+        rec, stock = (self._history(frame, prior) if recency_stock is None
+                      else (np.asarray(recency_stock[0], float),
+                            np.asarray(recency_stock[1], float)))
         ever = np.isfinite(rec)
         rbin = np.where(ever, np.searchsorted(np.asarray(self.recency_edges), np.where(ever, rec, 0),
                                               side="left"), -1)
