@@ -337,8 +337,8 @@ def random_assignment(model, groups) -> np.ndarray:
 
 
 def compare_policies_many(outcome, treatment, propensity, priorities, *, cost=None,
-                          groups=None, weights=None) -> PolicyComparison:
-    """IPW values of three policies per priority vector (e.g. per posterior draw).
+                          groups=None, weights=None, mu=None) -> PolicyComparison:
+    """IPW (or AIPW) values of three policies per priority vector (e.g. per posterior draw).
 
     - *company*: as randomized (assignment = propensity), whose IPW value is
       the (weighted) mean outcome exactly;
@@ -360,6 +360,12 @@ def compare_policies_many(outcome, treatment, propensity, priorities, *, cost=No
         Unit weights per draw (a Bayesian-bootstrap draw each,
         :func:`bayesian_bootstrap_weights`), shared by the three policies of a
         draw so that their differences are paired.
+    mu : array-like of shape (n,), optional
+        An outcome prediction shared by both arms, fitted on other data (e.g. the
+        mean outcome of the unit's stratum in a calibration sample): the values
+        are then AIPW with mu0 = mu1 = mu, i.e. IPW of the outcome centred at mu
+        (unbiased like IPW, with far less variance when outcomes sit far from 0).
+        The company's value is the (weighted) mean outcome either way.
 
     Returns
     -------
@@ -380,7 +386,10 @@ def compare_policies_many(outcome, treatment, propensity, priorities, *, cost=No
     D = tau.shape[0]
     c = np.zeros(n) if cost is None else _broadcast("cost", cost, n)
     w = None if weights is None else check_weights(weights, D, n)
-    gamma0, gamma1 = _binary_gammas(y, t, e, None, None, "ipw", "compare_policies_many")
+    if mu is None:
+        gamma0, gamma1 = _binary_gammas(y, t, e, None, None, "ipw", "compare_policies_many")
+    else:
+        gamma0, gamma1 = _binary_gammas(y, t, e, mu, mu, "aipw", "compare_policies_many")
     pi_model = (tau > c[None, :]).astype(float)
     pi_random = random_assignment(pi_model, np.zeros(n, np.int64) if groups is None else groups)
 
