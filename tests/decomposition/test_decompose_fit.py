@@ -16,7 +16,8 @@ def fitted():
     # strong unobserved heterogeneity and enough customers that the small components'
     # posterior noise (which inflates their finite-population sds) stays below 0.02 in share
     data, truth = simulate_program(4000, 12, 20, rows_per_customer=15,
-                                   spec=ProgramSpec(sigma_u=3.0, sigma=2.0), random_state=1)
+                                   spec=ProgramSpec(sigma_u=3.0, sigma=2.0), mode="model",
+                                   random_state=1)
     fit = PooledModel(n_chains=2, n_warmup=150, n_draws=150, backend="numpy", progress=False,
                       random_state=1).fit(data)
     return data, truth, fit, decompose(fit)

@@ -28,6 +28,7 @@ __all__ = [
     "UnknownCampaignError",
     "TooFewUnitsError",
     "ImbalanceError",
+    "ExtremeValueError",
 ]
 
 
@@ -121,3 +122,7 @@ class TooFewUnitsError(DataError):
 class ImbalanceError(DataError):
     """A covariate differs between the arms more than randomization allows (measured after
     treatment?)."""
+
+
+class ExtremeValueError(DataError):
+    """A value so extreme (its square overflows, or 1e6 robust sds out) it must be an error."""

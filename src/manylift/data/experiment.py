@@ -23,6 +23,7 @@ from manylift._core.errors import (
     DataWarning,
     DuplicateRowError,
     EmptyDataError,
+    ExtremeValueError,
     InterventionArmError,
     MissingColumnError,
     NonFiniteError,
@@ -114,6 +115,28 @@ def _week_to_int(s: pd.Series, name: str) -> pd.Series:
     return pd.Series(days // 7, index=s.index, dtype=np.int64)
 
 
+EXTREME_ROBUST_SDS = 1e6
+
+
+def extreme_rows(v: np.ndarray) -> np.ndarray:
+    """Rows whose value is absurd: its square overflows float64 (|x| > 1e150), or it lies
+    more than 1e6 robust sds (1.4826 MAD; the mean absolute deviation from the median when
+    more than half the values are equal, as in zero-inflated spend) from the median."""
+    v = np.asarray(v, float)
+    with np.errstate(over="ignore", invalid="ignore"):
+        huge = np.abs(v) > 1e150
+        ok = v[~huge]
+        if ok.size == 0:
+            return np.flatnonzero(huge)
+        med = float(np.median(ok))
+        dev = np.abs(v - med)
+        scale = 1.4826 * float(np.median(np.abs(ok - med)))
+        if scale == 0:
+            scale = 1.2533 * float(np.mean(np.abs(ok - med)))
+        far = dev > EXTREME_ROBUST_SDS * scale if scale > 0 else np.zeros(v.size, bool)
+    return np.flatnonzero(huge | far)
+
+
 def validate_frame(
     frame: pd.DataFrame,
     columns: ColumnSpec,
@@ -171,6 +194,19 @@ def validate_frame(
                     f"Column {col!r} ({role}) has {rows.size} NaN or infinite value(s) of {n} "
                     f"(first at row(s) {example_ids(rows)}). Drop or impute those rows before "
                     f"fitting."
+                )
+            )
+            return False
+        extreme = extreme_rows(v)
+        if extreme.size:
+            problems.append(
+                ExtremeValueError(
+                    f"Column {col!r} ({role}) has {extreme.size} extreme value(s) (e.g. "
+                    f"{example_ids(np.unique(v[extreme])[:3])} at row(s) "
+                    f"{example_ids(extreme)}): their square overflows or they lie more than "
+                    f"{EXTREME_ROBUST_SDS:.0e} robust standard deviations from the median. "
+                    f"They are almost surely errors (a sentinel value, a unit mix-up); fix or "
+                    f"drop those rows."
                 )
             )
             return False

@@ -89,8 +89,16 @@ class ModelInputs:
     level_maps: dict  # "cell"/"activity": {original level: merged level}
 
 
-def build_inputs(data: ExperimentData, *, holdout_min_rows: int = 6, holdout: bool = True, min_level_rows: int = 20,
-                 features: ExposureFeatures | None = None, random_state=0) -> ModelInputs:
+def build_inputs(data: ExperimentData, *, holdout_min_rows: int = 6, holdout: bool = True,
+                 min_level_rows: int = 20, features: ExposureFeatures | None = None,
+                 random_intercept: bool = True, random_state=0) -> ModelInputs:
+    """Features, the calibration / holdout split, level codes and the sampler's design.
+
+    ``random_intercept`` (default True) gives every customer a random intercept u0_i
+    next to uI_i and the covariate slopes (``R_i = [1, W, X]``); False is the source
+    study's exact specification (``R_i = [W, X]``).  See docs/pooled.md for why the
+    intercept is the default.
+    """
     f = data.frame
     cust_idx, cust_ids = pd.factorize(f["customer_id"], sort=False)
     if len(cust_ids) < 2:
@@ -144,6 +152,7 @@ def build_inputs(data: ExperimentData, *, holdout_min_rows: int = 6, holdout: bo
     # calibration rows, since only customers with >= 6 rows lose one)
     cust_cal = cust_idx[cal]
     design = build_design(y[cal] - y_mean, cust_cal, len(cust_ids), w[cal], X[cal],
-                          dense[cal], dense_names, terms)
+                          dense[cal], dense_names, terms, list(data.covariates),
+                          random_intercept=random_intercept)
     return ModelInputs(design, fe, fa, hold, codes, levels, y_mean, cust_idx.astype(np.int64),
                        np.asarray(cust_ids), {"cell": cell_map, "activity": act_map})

@@ -101,12 +101,12 @@ class PooledFit:
         r = self.run
         covs = list(self.data.covariates)
         omega = r.omega
-        q = omega.shape[-1]
+        ui = inp.design.ui_index
         post = {
             "average_effect": self._effects_draws["average_effect"],
             "taubar": self.param("taubar"),
             "sigma": np.sqrt(r.sigma2),
-            "sigma_u": np.sqrt(omega[..., 0, 0]),
+            "sigma_u": np.sqrt(omega[..., ui, ui]),
             "tau_c": self.full_effects("tau_c"),
             "tau_t": self.full_effects("tau_t"),
             "campaign_effect": self._effects_draws["campaign"],
@@ -118,6 +118,8 @@ class PooledFit:
             if covs else np.zeros(r.sigma2.shape + (0,)),
             "Omega": omega,
         }
+        if inp.design.random_intercept:
+            post["sigma_u0"] = np.sqrt(omega[..., 0, 0])
         coords = {
             "campaign": [str(c) for c in inp.levels["campaign"]],
             "week": [int(w) if np.issubdtype(np.asarray(inp.levels["week"]).dtype, np.integer)
@@ -125,7 +127,7 @@ class PooledFit:
             "cell": [int(c) for c in inp.levels["cell"]],
             "activity_bin": [int(a) for a in inp.levels["activity"]],
             "covariate": covs,
-            "coef": ["uI", *covs][:q], "coef2": ["uI", *covs][:q],
+            "coef": list(inp.design.r_names), "coef2": list(inp.design.r_names),
         }
         dims = {"tau_c": ["campaign"], "tau_t": ["week"], "campaign_effect": ["campaign"],
                 "week_effect": ["week"], "gammaI_cell": ["cell"],
@@ -214,6 +216,11 @@ class PooledFit:
                 "ess_bulk_min": diag.get("ess_bulk_min"),
                 "expansion": bool(self.spec.expansion),
                 "interweave": bool(self.spec.interweave), "seed": int(self.model.random_state),
+            },
+            "model": {
+                "random_intercept": bool(inp.design.random_intercept),
+                "random_coefficients": list(inp.design.r_names),
+                "fixed_coefficients": int(inp.design.K),
             },
             "data": {
                 "rows": d.n_rows, "customers": d.n_customers, "campaigns": d.n_campaigns,
