@@ -13,32 +13,28 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def fitted():
-    # strong unobserved heterogeneity and enough customers that the small components'
-    # posterior noise (which inflates their finite-population sds) stays below 0.02 in share
+    # the realistic simulator mode (0/1 treatment, customer baselines partly outside the
+    # covariates, unbalanced assignment); strong unobserved heterogeneity and enough customers
+    # that the small components' posterior noise (which inflates their finite-population
+    # sds) stays small in share
     data, truth = simulate_program(4000, 12, 20, rows_per_customer=15,
-                                   spec=ProgramSpec(sigma_u=3.0, sigma=2.0), mode="model",
+                                   spec=ProgramSpec(sigma_u=3.0, sigma=2.0), mode="realistic",
                                    random_state=1)
     fit = PooledModel(n_chains=2, n_warmup=150, n_draws=150, backend="numpy", progress=False,
                       random_state=1).fit(data)
     return data, truth, fit, decompose(fit)
 
 
-def _true_sd(truth, holdout):
-    """The source's s_f of the true components over the holdout rows (Web Appendix B.1)."""
-    rows = truth.rows[holdout]
-    return {"unobserved": rows["unobserved"].std(ddof=1), "observed": rows["observed"].std(ddof=0),
-            "week": rows["week_effect"].std(ddof=0), "campaign": rows["campaign"].std(ddof=0)}
-
-
-def test_sd_shares_recover_the_true_shares(fitted):
+def test_sd_shares_recover_the_true_shares_on_the_realistic_simulator(fitted):
     _, truth, fit, d = fitted
-    sd = _true_sd(truth, fit.inputs.holdout)
-    true_share = {k: v / sum(sd.values()) for k, v in sd.items()}
+    sd = truth.component_sds(fit.inputs.holdout)
+    true_share = truth.sd_shares(fit.inputs.holdout)
     post = d.to_dict()
     for k, t in true_share.items():
-        assert abs(post["sd_share"][k]["mean"] - t) < 0.02, (k, t, post["sd_share"][k])
-        # the raw sds too (outcome units): within 15% (small components a little high)
-        assert post["sd"][k]["mean"] == pytest.approx(sd[k], rel=0.15), k
+        assert abs(post["sd_share"][k]["mean"] - t) < 0.05, (k, t, post["sd_share"][k])
+        # the raw sds too (outcome units): within 25% (small components are pushed up by
+        # posterior noise, the observed one down by the bins' approximation of its curves)
+        assert post["sd"][k]["mean"] == pytest.approx(sd[k], rel=0.25), k
     assert max(post["sd_share"], key=lambda k: post["sd_share"][k]["mean"]) == "unobserved"
     np.testing.assert_allclose(sum(d.shares.sd_share.values()), 1.0)
     np.testing.assert_allclose(sum(d.shares.variance_share.values()), 1.0)
