@@ -575,9 +575,10 @@ def _validation_section(page: Page, r: dict) -> None:
         ax.set_xlabel("share of holdout rows treated, ranked by predicted effect")
         ax.set_ylabel("TOC (outcome units)")
         fig.tight_layout()
-        page.figure(fig, "TOC(q): mean IPW score of the top-q share minus the overall mean, "
+        page.figure(fig, "TOC(q): mean score of the top-q share minus the overall mean, "
                          "posterior mean and 95% band (posterior draws x Bayesian bootstrap of the "
-                         "holdout customers). AUTOC is the area under this curve.")
+                         f"holdout customers); {_score_words(v.get('scores'))}. AUTOC is the area "
+                         "under this curve.")
     rows = []
     for key, label, unit in (("autoc", "AUTOC (model + sampling)", "outcome units"),
                              ("autoc_model_only", "AUTOC (model only)", "outcome units"),
@@ -624,10 +625,17 @@ def _group_row(name: str, g: dict) -> dict:
     return out
 
 
+def _score_words(kind) -> str:
+    if kind == "ipw":
+        return "IPW scores"
+    return ("AIPW scores whose outcome model is the intervention's mean outcome in the "
+            "calibration rows (IPW of the centred outcome: unbiased, far less noisy)")
+
+
 def _policy_section(page: Page, r: dict) -> None:
     pol = r.get("policy") or {}
     rule = "> cost" if pol.get("cost_aware") else "> 0"
-    page.section(SECTION_TITLES[6], "Policy value per holdout row (IPW), per posterior draw: "
+    page.section(SECTION_TITLES[6], f"Policy value per holdout row ({_score_words(pol.get('scores'))}), per posterior draw: "
                  "company (as randomized), model (treat if the predicted effect "
                  f"{rule}), random (as many rows as the model, within each intervention). "
                  "Each draw also reweights the holdout customers (Bayesian bootstrap), so the "
