@@ -1,6 +1,6 @@
 """``ExperimentData``: a validated log of repeated randomized experiments.
 
-One row per customer per intervention (DESIGN.md section 2).  An
+One row per customer per intervention (docs/data.md).  An
 *intervention* is one execution of a *campaign* in one *week*; within it,
 eligible customers were randomized to treated or control.  Everything the
 contract requires is checked before any model work starts, and every problem
@@ -42,7 +42,7 @@ __all__ = ["ExperimentData", "ColumnSpec", "validate_frame", "week_origin", "wee
 
 @dataclass(frozen=True)
 class ColumnSpec:
-    """The user's column names for each role (defaults of DESIGN.md section 2)."""
+    """The user's column names for each role (defaults of docs/data.md)."""
 
     customer: str = "customer_id"
     campaign: str = "campaign_id"
@@ -457,7 +457,7 @@ class ExperimentData:
             Campaign table keyed by ``campaign_col``: categorical attributes
             (e.g. ``goal``, ``action``, ``reward``) and optional ``cost_col``.
         customer_col, campaign_col, week_col, treatment_col, outcome_col : str
-            Column names of the roles (defaults of DESIGN.md section 2).
+            Column names of the roles (defaults of docs/data.md).
         propensity_col : str, default=None
             Known assignment probabilities; default: the share treated in the
             intervention.

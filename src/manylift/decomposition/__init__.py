@@ -3,7 +3,7 @@
 Gelman finite-population sds and their shares (sd_share, variance_share), Shapley / XPER values of the effect
 components for targeting payoffs, campaign-attribute regressions, week trend,
 fatigue curves and effects by activity level, all per posterior draw
-(DESIGN.md section 5; ``docs/results.md``).
+(docs/results.md; ``docs/results.md``).
 """
 
 from manylift.decomposition.decompose import Decomposition, decompose, results_section

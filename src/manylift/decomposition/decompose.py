@@ -28,7 +28,7 @@ __all__ = ["Decomposition", "decompose", "results_section"]
 
 @dataclass(frozen=True, repr=False)
 class Decomposition:
-    """All decompositions of a pooled fit (DESIGN.md section 5).
+    """All decompositions of a pooled fit (docs/results.md).
 
     Attributes
     ----------

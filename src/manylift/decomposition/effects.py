@@ -182,7 +182,7 @@ def fatigue_curves(fit) -> tuple[EffectCurve, EffectCurve]:
     Cell (recency bin r, stock bin s) has effect taubar + gammaI_cell. The stock
     curve averages each stock bin over the empirical recency distribution of the
     previously treated calibration rows, the recency curve over the empirical
-    stock distribution (DESIGN.md section 5). ``extra["never_treated"]`` is the
+    stock distribution (docs/results.md). ``extra["never_treated"]`` is the
     effect at a first treatment.
 
     Returns

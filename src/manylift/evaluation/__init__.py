@@ -1,6 +1,6 @@
 """Evaluation layer of manylift: scores, rank metrics, BLP and policy values.
 
-Arrays in, small frozen result dataclasses out (DESIGN.md sections 3 and 5);
+Arrays in, small frozen result dataclasses out (docs/evaluation.md);
 this layer imports only :mod:`manylift._core`. Scores first, as in grf: one set
 of (A)IPW scores feeds the ATE, the TOC/AUTOC/Qini rank metrics and policy
 values; the ``*_many`` functions evaluate D priority vectors or policies at

@@ -1,4 +1,4 @@
-"""Exposure-history and activity features (DESIGN.md section 4, ``V`` and ``X``).
+"""Exposure-history and activity features (docs/features.md, ``V`` and ``X``).
 
 Computed only from *earlier treated* interventions of the same customer:
 

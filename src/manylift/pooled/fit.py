@@ -227,7 +227,7 @@ class PooledFit:
         return out
 
     def results(self) -> dict:
-        """The ``results.json`` content (keys of DESIGN.md section 4)."""
+        """The ``results.json`` content (keys of docs/pooled.md)."""
         post = self.posterior.posterior
         inp = self.inputs
         d = self.data

@@ -7,7 +7,7 @@ effect of every holdout row is
     tau_hat_ij = taubar + tau_t + tau_c + gammaI_cell + gammaI_activity
                  + gammaI_prop * prop_ij + uI_i
 
-(DESIGN.md section 4). From it: the posterior of AUTOC and of the BLP slope
+(docs/pooled.md). From it: the posterior of AUTOC and of the BLP slope
 (validation) and of the values of the company's, the model's and a random
 policy (policy evaluation), all from the holdout rows' scores built with the
 row propensity.
@@ -683,7 +683,7 @@ class PolicyEvaluation:
 
 def evaluate_policies(fit, cost="auto", components: HoldoutComponents | None = None
                       ) -> PolicyEvaluation:
-    """Posterior policy evaluation on the holdout (DESIGN.md section 5).
+    """Posterior policy evaluation on the holdout (docs/results.md).
 
     Policies: *company* (as randomized: assignment = the row's propensity, so its
     IPW value is the mean outcome), *model* (treat if tau_hat > cost, cost 0 when

@@ -4,7 +4,7 @@ For each campaign, an OLS regression on its own calibration rows of the
 outcome on the treatment, the same covariates (``log1p``, centred) and week
 fixed effects.  The coefficient on the treatment is the campaign's average
 effect, comparable with the pooled model's campaign-average effect; the ratio
-of interval widths is the precision gained by pooling (DESIGN.md section 5).
+of interval widths is the precision gained by pooling (docs/results.md).
 
 Standard errors are clustered by customer (statsmodels' cluster-robust
 covariance): a customer meets the same campaign in several weeks, and those
