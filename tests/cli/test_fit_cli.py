@@ -128,3 +128,21 @@ def test_score_writes_one_row_per_input_row_and_the_summary(program, tmp_path, c
     assert main(["score", str(tmp_path / "run"), str(tmp_path / "next.csv"),
                  "--out", str(tmp_path / "x")]) == 2
     assert "model.json' is missing" in capsys.readouterr().err
+
+
+def test_a_program_without_customers_of_six_rows_fits_and_says_why_there_is_no_validation(
+        tmp_path, capsys):
+    """No customer has 6 rows, so nothing is held out: the fit, results and report are
+    written, and the terminal says what validation needs (it used to crash in the report)."""
+    data, _ = simulate_program(300, 5, 12, rows_per_customer=1.2, random_state=0)
+    frame = data.frame.drop(columns=["propensity"])
+    frame["campaign_id"] = frame["campaign_id"].astype(str)
+    assert frame.groupby("customer_id").size().max() < 6
+    write_parquet(tmp_path / "e.parquet", frame)
+    assert main(["fit", str(tmp_path / "e.parquet"), "--chains", "2", "--warmup", "20",
+                 "--draws", "20", "--quiet", "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "at least 6 rows" in out
+    assert (tmp_path / "run" / "report.html").exists()
+    r = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert r["data"]["holdout_rows"] == 0

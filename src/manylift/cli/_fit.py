@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from manylift._core.errors import InterruptedAfterSampling
 from manylift.cli._common import add_pooled_column_options, describe_covariates, pooled_data_kwargs
 
@@ -150,10 +148,6 @@ def fit_and_save(data, args, out: Path, resume: bool = False):
 
         for w in fit.convergence_warnings():
             print(f"warning: {w}")
-        if not np.asarray(fit.inputs.holdout).any():
-            print(f"note: no customer has {model.holdout_min_rows} or more rows, so there is no "
-                  f"holdout: validation (AUTOC, BLP) and policy evaluation need customers with "
-                  f"at least {model.holdout_min_rows} rows and are skipped.")
         fit.save(out, extra=pooled_extra_results(fit, random_state=args.seed))
         pooled_report(out, out / "report.html")
     except KeyboardInterrupt:
