@@ -123,3 +123,12 @@ def test_scores_of_weeks_the_fit_never_saw_find_the_responsive_rows():
     other = one.assign(campaign_id="NEW", customer_id=-1)
     wide = fit.predict_effect(other, random_state=1).rows.iloc[0]
     assert (wide["tau_hi"] - wide["tau_lo"]) > (base["tau_hi"] - base["tau_lo"])
+
+
+@pytest.mark.parametrize("n_draws", [1, 2, 3, 7, 400])
+def test_fast_quantiles_equal_numpys(n_draws):
+    from manylift.pooled.scoring import _quantiles
+
+    x = np.random.default_rng(n_draws).normal(size=(n_draws, 33))
+    np.testing.assert_allclose(_quantiles(x, (0.025, 0.975)),
+                               np.quantile(x, [0.025, 0.975], axis=0), rtol=1e-12)
