@@ -24,6 +24,7 @@ _LAZY = {
     "holdout_split": "manylift.features.holdout",
     "PooledModel": "manylift.pooled.model",
     "PooledFit": "manylift.pooled.fit",
+    "load_run": "manylift.pooled.scoring",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

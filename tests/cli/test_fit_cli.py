@@ -98,3 +98,51 @@ def test_ctrl_c_after_sampling_exits_130_and_resume_finishes_from_the_draws(
     a = json.loads((out / "results.json").read_text())["effects"]["sigma_u"]
     b = json.loads((tmp_path / "fresh" / "results.json").read_text())["effects"]["sigma_u"]
     assert a == b
+
+
+def test_score_writes_one_row_per_input_row_and_the_summary(program, tmp_path, capsys):
+    """`manylift score RUN NEW_ROWS`: next week's rows (no outcome, no treatment) of the
+    fitted program, scored from the run folder."""
+    import pandas as pd
+
+    assert _fit(program, tmp_path / "run", "--covariates", "usage_7d") == 0
+    exp = pd.read_parquet(program / "exposures.parquet")
+    last = exp[exp["week"] == exp["week"].max()]
+    new = last.drop(columns=["outcome", "treated"]).assign(week=exp["week"].max() + 1)
+    new.to_csv(tmp_path / "next.csv", index=False)
+    capsys.readouterr()
+    assert main(["score", str(tmp_path / "run"), str(tmp_path / "next.csv"), "--cost", "0.2",
+                 "--quiet", "--out", str(tmp_path / "scored")]) == 0
+    out = capsys.readouterr().out
+    assert "Target" in out and "expected incremental value" in out
+    s = pd.read_parquet(tmp_path / "scored" / "scores.parquet")
+    assert len(s) == len(new)
+    assert list(s.columns) == ["customer_id", "campaign_id", "week", "row", "tau_mean",
+                               "tau_sd", "tau_lo", "tau_hi", "p_positive", "p_above_cost",
+                               "decision"]
+    assert ((s["tau_lo"] <= s["tau_mean"]) & (s["tau_mean"] <= s["tau_hi"])).all()
+    r = json.loads((tmp_path / "scored" / "scores.json").read_text())
+    assert r["rows"] == len(new) and r["targeted"] == int((s["decision"] == "target").sum())
+    # a run folder without model.json: a clear error, exit 2
+    (tmp_path / "run" / "model.json").unlink()
+    assert main(["score", str(tmp_path / "run"), str(tmp_path / "next.csv"),
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "model.json' is missing" in capsys.readouterr().err
+
+
+def test_a_program_without_customers_of_six_rows_fits_and_says_why_there_is_no_validation(
+        tmp_path, capsys):
+    """No customer has 6 rows, so nothing is held out: the fit, results and report are
+    written, and the terminal says what validation needs (it used to crash in the report)."""
+    data, _ = simulate_program(300, 5, 12, rows_per_customer=1.2, random_state=0)
+    frame = data.frame.drop(columns=["propensity"])
+    frame["campaign_id"] = frame["campaign_id"].astype(str)
+    assert frame.groupby("customer_id").size().max() < 6
+    write_parquet(tmp_path / "e.parquet", frame)
+    assert main(["fit", str(tmp_path / "e.parquet"), "--chains", "2", "--warmup", "20",
+                 "--draws", "20", "--quiet", "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "at least 6 rows" in out
+    assert (tmp_path / "run" / "report.html").exists()
+    r = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert r["data"]["holdout_rows"] == 0

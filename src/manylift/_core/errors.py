@@ -39,7 +39,7 @@ class ManyliftError(Exception):
 
 
 class DataError(ManyliftError, ValueError):
-    """The data violates the data contract (DESIGN.md section 2)."""
+    """The data violates the data contract (docs/data.md)."""
 
 
 class ColumnError(DataError, KeyError):

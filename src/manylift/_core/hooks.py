@@ -1,6 +1,6 @@
 """A tiny registry through which lower layers are offered to higher ones.
 
-Imports go one way (DESIGN.md section 3): the pooled model may not import the
+Imports go one way (the layer order in pyproject.toml): the pooled model may not import the
 report or decomposition layers.  Yet ``PooledFit.report(path)`` is the natural
 call for a user.  The root package registers, by dotted name, the functions
 that implement such calls (``manylift/__init__.py``); a layer looks them up here

@@ -13,7 +13,7 @@ def csv_list(text: str | None) -> list[str] | None:
 
 
 def add_pooled_column_options(p: argparse.ArgumentParser) -> None:
-    """The column options of the pooled commands (DESIGN.md section 5b)."""
+    """The column options of the pooled commands (docs/results.md)."""
     g = p.add_argument_group("columns")
     g.add_argument("--customer-col", default="customer_id", help="customer id column (default: customer_id)")
     g.add_argument("--campaign-col", default="campaign_id", help="campaign id column (default: campaign_id)")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from manylift._core.errors import InterruptedAfterSampling
 from manylift.cli._common import add_pooled_column_options, describe_covariates, pooled_data_kwargs
 
@@ -42,42 +40,83 @@ def print_summary(fit) -> None:
 
 
 def _fmt(d) -> str:
-    if not isinstance(d, dict) or "mean" not in d:
+    if not isinstance(d, dict) or not isinstance(d.get("mean"), int | float):
         return "–"
     return f"{d['mean']:9.3f}  [{d['lo']:.3f}, {d['hi']:.3f}]"
 
 
+def _pct(x) -> str:
+    return "–" if x is None else f"{100 * float(x):.1f}%"
+
+
+def _pct_fmt(d) -> str:
+    if not isinstance(d, dict) or not isinstance(d.get("mean"), int | float):
+        return "–"
+    return f"{_pct(d['mean']):>7s}  [{_pct(d['lo'])}, {_pct(d['hi'])}]"
+
+
 def print_results(out: Path) -> None:
-    """Short tables of the holdout validation, policies and decomposition (from results.json)."""
+    """Short tables of the holdout validation, policies, decomposition and the advice
+    (from results.json; scalars only, posterior mean [95% interval])."""
     import json
 
+    from manylift.report.pooled import NO_HOLDOUT, targeting_advice
+
     r = json.loads((out / "results.json").read_text())
+    warnings = (r.get("sampler") or {}).get("warnings") or []
+    if warnings:
+        print("\nSampler warnings (read the results with care):")
+        for w in warnings:
+            print(f"  ! {w}")
     v = r.get("validation") or {}
-    if v:
-        print("\nValidation on the holdout (posterior mean [95% interval]):")
-        print(f"  AUTOC (outcome units)      {_fmt(v.get('autoc'))}")
-        print(f"  BLP slope (1 = calibrated) {_fmt(v.get('blp_slope'))}")
     p = r.get("policy") or {}
+    if not v and not p:
+        print(f"\n{r.get('holdout_problem') or NO_HOLDOUT}")
+    if v:
+        print(f"\nValidation on {v.get('holdout_rows', 0):,} holdout rows "
+              f"(posterior mean [95% interval]; model + sampling uncertainty):")
+        print(f"  AUTOC (outcome units)              {_fmt(v.get('autoc'))}")
+        print(f"  AUTOC, model only                  {_fmt(v.get('autoc_model_only'))}")
+        print(f"  BLP slope (1 = calibrated), model  {_fmt(v.get('blp_slope'))}")
     if p:
-        print("\nTargeting policies, value per customer on the holdout (outcome units):")
+        unit = "net of cost" if p.get("cost_aware") else "no costs"
+        print(f"\nTargeting policies, value per holdout row (outcome units, {unit}):")
         for name in ("company", "random", "model"):
             pol = p.get(name) or {}
             share = (pol.get("share_targeted") or {}).get("mean")
             share_txt = f"   treats {100 * share:5.1f}%" if share is not None else ""
-            print(f"  {name:8s} {_fmt(pol.get('value'))}{share_txt}")
+            print(f"  {name:8s} {_fmt(pol.get('net_value'))}{share_txt}")
         m = p.get("model") or {}
-        if m.get("gain_over_company_pct"):
-            print(f"  model gain over company (%) {_fmt(m['gain_over_company_pct'])}, "
-                  f"P(model beats company) = {m.get('p_beats_company', float('nan')):.2f}")
+        if m.get("gain_over_company"):
+            print(f"  model - company  {_fmt(m['gain_over_company'])}   "
+                  f"P(model beats company) = {_pct(m.get('p_beats_company'))}")
+            print(f"    model only     {_fmt(m.get('gain_over_company_model_only'))}   "
+                  f"P = {_pct(m.get('p_beats_company_model_only'))}")
     dec = r.get("decomposition") or {}
-    for key, label in (("variance_share", "Variance shares of the effect"),
-                       ("shapley_ipw", "Shapley shares of targeting value (IPW)")):
+    ss = dec.get("sd_share") or {}
+    if ss:
+        print("\nWhere the spread of effects comes from (s_f / sum s_f):")
+        for k, x in ss.items():
+            print(f"  {k:11s} {_pct_fmt(x)}")
+    for key, label in (("shapley_ipw", "IPW value"), ("shapley_autoc", "AUTOC")):
         d = dec.get(key) or {}
-        rows = {k: x for k, x in d.items() if isinstance(x, dict) and "mean" in x}
-        if rows:
-            print(f"\n{label}:")
-            for k, x in rows.items():
-                print(f"  {k:11s} {_fmt(x)}")
+        if not d:
+            continue
+        if d.get("shares_reported"):
+            print(f"\nShapley shares of the targeting value ({label}):")
+            for k in ("customer", "campaign", "week"):
+                print(f"  {k:11s} {_pct_fmt(d.get(k))}")
+            if d.get("unobserved_of_total"):
+                print(f"  unobserved share of the whole: {_pct_fmt(d['unobserved_of_total'])}")
+        else:
+            print(f"\nShapley ({label}): no targeting value to divide "
+                  f"(P(v_all > baseline) = {_pct(d.get('p_positive'))}, needs 90%).")
+    adv = targeting_advice(r)
+    print(f"\n{adv.headline}")
+    for line in adv.evidence:
+        print(f"  - {line}")
+    for line in adv.missing:
+        print(f"  - would help: {line}")
 
 
 def spec_from_args(args):
@@ -109,10 +148,6 @@ def fit_and_save(data, args, out: Path, resume: bool = False):
 
         for w in fit.convergence_warnings():
             print(f"warning: {w}")
-        if not np.asarray(fit.inputs.holdout).any():
-            print(f"note: no customer has {model.holdout_min_rows} or more rows, so there is no "
-                  f"holdout: validation (AUTOC, BLP) and policy evaluation need customers with "
-                  f"at least {model.holdout_min_rows} rows and are skipped.")
         fit.save(out, extra=pooled_extra_results(fit, random_state=args.seed))
         pooled_report(out, out / "report.html")
     except KeyboardInterrupt:

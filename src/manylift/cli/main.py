@@ -20,6 +20,7 @@ _COMMANDS = [
     "simulate",
     "validate",
     "fit",
+    "score",
     "partition",
     "report",
     "overlap",

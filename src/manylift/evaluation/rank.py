@@ -46,10 +46,12 @@ from manylift.evaluation._checks import (
     check_outcome,
     check_priorities,
     check_q_grid,
+    check_weights,
 )
 from manylift.evaluation._results import fmt, normal_interval, readonly, two_sided_p
 
-__all__ = ["RankResult", "toc_curve", "rank_metric", "rank_metric_many", "RANK_KINDS"]
+__all__ = ["RankResult", "toc_curve", "toc_curve_many", "rank_metric", "rank_metric_many",
+           "RANK_KINDS"]
 
 RANK_KINDS = ("autoc", "qini")
 _DEFAULT_Q = np.arange(1, 101) / 100
@@ -230,6 +232,53 @@ def toc_curve(scores, priority, q=None) -> tuple[np.ndarray, np.ndarray]:
     return grid, _toc_at(cum[0], avg[0], grid)
 
 
+def toc_curve_many(scores, priorities, q, *, weights=None) -> np.ndarray:
+    """TOC curves of D priority vectors on one grid of shares (e.g. one per posterior draw).
+
+    Parameters
+    ----------
+    scores : array-like of shape (n,)
+    priorities : array-like of shape (D, n)
+    q : array-like
+        Strictly increasing shares in (0, 1].
+    weights : array-like of shape (D, n) or (n,), optional
+        Positive unit weights (see :func:`rank_metric_many`); shares are then
+        weight shares, and a fraction of the unit that crosses ``q`` is counted
+        (the weighted form of grf's interpolation).
+
+    Returns
+    -------
+    ndarray of shape (D, len(q))
+        Without weights row d equals ``toc_curve(scores, priorities[d], q)[1]``.
+
+    Examples
+    --------
+    >>> toc_curve_many([4.0, 0.0, 2.0, 2.0], [[3, 0, 2, 1]], q=[0.5, 1.0]).tolist()
+    [[1.0, 0.0]]
+    """
+    s = check_outcome(scores, "scores")
+    p = check_priorities(priorities, s.size, "priorities")
+    grid = check_q_grid(q, "toc_curve_many")
+    w = None if weights is None else check_weights(weights, p.shape[0], s.size)
+    out = np.empty((p.shape[0], grid.size))
+    for d in range(p.shape[0]):
+        order = np.argsort(-p[d])
+        if w is None:
+            cum, avg = _tie_cumsum(s[order][None, :], p[d][order][None, :])
+            out[d] = _toc_at(cum[0], avg[0], grid)
+            continue
+        ws = w[d][order] / w[d].sum()
+        _, cw, cs, avg = _weighted_tie_cumsum(s[order][None, :], p[d][order][None, :],
+                                              ws[None, :])
+        cw, cs, avg = cw[0], cs[0], avg[0]
+        # the unit that crosses weight share u: the first with cumulative weight >= u
+        k = np.minimum(np.searchsorted(cw, grid - 1e-12, side="left"), s.size - 1)
+        before_w = np.where(k > 0, cw[np.maximum(k - 1, 0)], 0.0)
+        before_s = np.where(k > 0, cs[np.maximum(k - 1, 0)], 0.0)
+        out[d] = (before_s + (grid - before_w) * avg[k]) / grid - cs[-1]
+    return out
+
+
 def rank_metric(
     scores,
     priority,
@@ -360,7 +409,7 @@ def rank_metric(
     )
 
 
-def rank_metric_many(scores, priorities, kind: str = "autoc") -> np.ndarray:
+def rank_metric_many(scores, priorities, kind: str = "autoc", *, weights=None) -> np.ndarray:
     """AUTOC or Qini of D priority vectors at once (e.g. one per posterior draw).
 
     Parameters
@@ -370,11 +419,20 @@ def rank_metric_many(scores, priorities, kind: str = "autoc") -> np.ndarray:
     priorities : array-like of shape (D, n)
         One priority vector per row.
     kind : {"autoc", "qini"}, default="autoc"
+    weights : array-like of shape (D, n) or (n,), optional
+        Positive unit weights per row (e.g. a Bayesian-bootstrap draw per
+        posterior draw, :func:`bayesian_bootstrap_weights`). The TOC then
+        counts shares by weight: TOC(u) = weighted mean score of the top units
+        holding a weight share u, minus the weighted mean score, and
+        AUTOC = sum_k w_k TOC(W_k) over units in priority order (W_k the
+        cumulative weight share), Qini = sum_k w_k W_k TOC(W_k). Tied units
+        share their group's weighted mean score and mean weight, so their order
+        does not matter. Equal weights give the unweighted RATE (up to rounding).
 
     Returns
     -------
     ndarray of shape (D,)
-        The RATE of each row; element d equals
+        The RATE of each row; without weights element d equals
         ``rank_metric(scores, priorities[d], kind, n_bootstrap=0).estimate``
         exactly. No standard errors: with posterior draws, the spread over
         draws is the uncertainty of interest.
@@ -384,10 +442,15 @@ def rank_metric_many(scores, priorities, kind: str = "autoc") -> np.ndarray:
     >>> s = np.array([4.0, 0.0, 2.0, 2.0])
     >>> rank_metric_many(s, [[3, 0, 2, 1], [0, 3, 2, 1]]).round(3).tolist()
     [0.917, -0.917]
+    >>> rank_metric_many(s, [[3, 0, 2, 1]], weights=np.full(4, 0.25)).round(3).tolist()
+    [0.917]
     """
     kind = _check_kind(kind, "rank_metric_many")
     s = check_outcome(scores, "scores")
     p = check_priorities(priorities, s.size, "priorities")
+    if weights is not None:
+        w = check_weights(weights, p.shape[0], s.size)
+        return _weighted_rate_many(s, p, w, kind)
     out = np.empty(p.shape[0])
     step = max(1, _CHUNK_ELEMENTS // s.size)
     for start in range(0, p.shape[0], step):
@@ -461,3 +524,64 @@ def _toc_at(cum: np.ndarray, avg: np.ndarray, grid: np.ndarray) -> np.ndarray:
 def _rate_and_toc(s_sorted, p_sorted, kind, grid):
     cum, avg = _tie_cumsum(s_sorted[None, :], p_sorted[None, :])
     return _rate_from_cumsum(cum, kind)[0], _toc_at(cum[0], avg[0], grid)
+
+
+def _weighted_tie_cumsum(s: np.ndarray, p: np.ndarray, w: np.ndarray):
+    """Weighted analogue of :func:`_tie_cumsum` (rows sorted by decreasing priority).
+
+    ``w`` rows sum to 1. Returns ``(w, cw, cs, avg)``: the unit weights, the
+    cumulative weight share, the cumulative weighted score, and the scores,
+    where inside each tie group the scores are replaced by the group's weighted
+    mean and the weights by the group's mean weight (the group's total weight
+    is kept). The order of tied units is arbitrary, so nothing may depend on
+    how their weights are ordered; with equal weights this is exactly the
+    unweighted rule.
+    """
+    cw = np.cumsum(w, axis=1)
+    cs = np.cumsum(w * s, axis=1)
+    n_rows, m = s.shape
+    end = np.ones((n_rows, m), dtype=bool)
+    end[:, :-1] = p[:, :-1] != p[:, 1:]
+    tied_rows = np.flatnonzero(~end.all(axis=1))
+    avg = np.array(s, dtype=float, copy=True)
+    if tied_rows.size == 0:
+        return w, cw, cs, avg
+    pos = np.arange(m)
+    e = end[tied_rows]
+    start = np.ones_like(e)
+    start[:, 1:] = e[:, :-1]
+    first = np.maximum.accumulate(np.where(start, pos, 0), axis=1)
+    last = np.minimum.accumulate(np.where(e, pos, m)[:, ::-1], axis=1)[:, ::-1]
+    c_w, c_s = cw[tied_rows], cs[tied_rows]
+
+    def before(c):
+        return np.where(first > 0, np.take_along_axis(c, np.maximum(first - 1, 0), axis=1), 0.0)
+
+    bw, bs = before(c_w), before(c_s)
+    group_w = np.take_along_axis(c_w, last, axis=1) - bw
+    group_mean = (np.take_along_axis(c_s, last, axis=1) - bs) / group_w
+    mean_w = group_w / (last - first + 1)
+    w, cw, cs = w.copy(), cw.copy(), cs.copy()
+    w[tied_rows] = mean_w
+    cw[tied_rows] = bw + (pos - first + 1) * mean_w
+    cs[tied_rows] = bs + (cw[tied_rows] - bw) * group_mean
+    avg[tied_rows] = group_mean
+    return w, cw, cs, avg
+
+
+def _weighted_rate_many(s: np.ndarray, p: np.ndarray, w: np.ndarray, kind: str) -> np.ndarray:
+    """RATE per row with unit weights (rows of ``w`` need not sum to 1)."""
+    out = np.empty(p.shape[0])
+    step = max(1, _CHUNK_ELEMENTS // s.size)
+    for start in range(0, p.shape[0], step):
+        block = p[start : start + step]
+        order = np.argsort(-block, axis=1)
+        wb = np.take_along_axis(w[start : start + step], order, axis=1)
+        wb = wb / wb.sum(axis=1, keepdims=True)
+        wb, cw, cs, _ = _weighted_tie_cumsum(s[order], np.take_along_axis(block, order, axis=1),
+                                             wb)
+        toc = cs / cw - cs[:, -1:]
+        if kind == "qini":
+            toc = toc * cw
+        out[start : start + step] = np.sum(wb * toc, axis=1)
+    return out

@@ -227,7 +227,7 @@ class PooledFit:
         return out
 
     def results(self) -> dict:
-        """The ``results.json`` content (keys of DESIGN.md section 4)."""
+        """The ``results.json`` content (keys of docs/pooled.md)."""
         post = self.posterior.posterior
         inp = self.inputs
         d = self.data
@@ -308,8 +308,31 @@ class PooledFit:
             return {"validation": None, "policy": None}
         return self.evaluate().to_dict()
 
+    # -- scoring new rows (pooled/scoring.py) ---------------------------------
+    def scoring_model(self):
+        """The :class:`~manylift.pooled.scoring.ScoringModel` of this fit (what scoring
+        new rows needs; saved as model.json, model.parquet, customer_draws.npy)."""
+        from manylift.pooled.scoring import ScoringModel
+
+        if getattr(self, "_scoring", None) is None:
+            self._scoring = ScoringModel.from_fit(self)
+        return self._scoring
+
+    def predict_effect(self, new_rows, history=None, **kwargs):
+        """Posterior of the effect of treating each new row, and the decision: see
+        :meth:`manylift.pooled.scoring.ScoringModel.predict_effect` (same arguments)."""
+        return self.scoring_model().predict_effect(new_rows, history, **kwargs)
+
+    @staticmethod
+    def load(directory: str | os.PathLike):
+        """A fit read back from its run folder: :func:`manylift.pooled.scoring.load_run`."""
+        from manylift.pooled.scoring import load_run
+
+        return load_run(directory)
+
     def save(self, directory: str | os.PathLike, extra: dict | None = None) -> Path:
-        """Write ``results.json``, ``customers.parquet`` and ``posterior.nc`` (atomically).
+        """Write ``results.json``, ``customers.parquet``, ``posterior.nc`` and the scoring
+        model (``model.json``, ``model.parquet``, ``customer_draws.npy``), atomically.
 
         ``extra`` adds sections to ``results.json`` (e.g. ``decomposition``, ``overlap``,
         computed by layers below this one).
@@ -320,6 +343,7 @@ class PooledFit:
         write_parquet(out / "customers.parquet", self.customers)
         with atomic_path(out / "posterior.nc", suffix=".nc") as tmp:
             self.posterior.to_netcdf(str(tmp), engine="h5netcdf")
+        self.scoring_model().save(out)
         return out
 
     def report(self, path: str | os.PathLike, directory: str | os.PathLike | None = None) -> str:

@@ -86,7 +86,7 @@ def _row_average_matrix(groups: np.ndarray, customers: np.ndarray, n_groups: int
 
 
 class PooledModel:
-    """Hierarchical Bayesian model of repeated randomized experiments (DESIGN.md section 4).
+    """Hierarchical Bayesian model of repeated randomized experiments (docs/pooled.md).
 
     Parameters
     ----------
@@ -101,9 +101,9 @@ class PooledModel:
         sweep on all cores; ``gpu``: JAX on a GPU; ``jax``: JAX on any device; ``auto``: JAX
         on a GPU when there is one, else the CPU path.
     spec : ModelSpec, default=None
-        Priors (defaults of DESIGN.md) and the parameter-expansion switch.
+        Priors (defaults of docs/pooled.md) and the parameter-expansion switch.
     features : ExposureFeatures, default=None
-        Bin and decay options (defaults of DESIGN.md).
+        Bin and decay options (defaults of docs/pooled.md).
     random_intercept : bool, default=True
         A customer random intercept u0_i next to uI_i and the covariate slopes
         (``u_i = (u0_i, uI_i, ubeta_i) ~ N(0, Omega)``).  Without it (the source study's

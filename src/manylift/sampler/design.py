@@ -1,6 +1,6 @@
 """The pooled model's design as compact arrays, and its products without a dense N x K matrix.
 
-The fixed part of DESIGN.md section 4 (App-4/App-7 of the source study) is
+The fixed part of docs/pooled.md (App-4/App-7 of the source study) is
 
     F_ij = [dense columns (intercept, X, W, proportion treated, W x proportion treated),
             categorical terms (campaign, week, recency x stock cell, activity bin),
@@ -315,11 +315,11 @@ def joint_cells(design: Design, max_joint_cells: int = 1 << 16) -> JointCells:
     campaign x week are the interventions, recency-stock cell x activity bin a small
     table.  A row's categorical part of ``F theta`` is then one lookup per group in a
     table of (joint code, arm) values, and ``F' r`` one segment sum per group.  Needs W
-    effect-coded as -1/2, +1/2 (DESIGN.md section 4), so that the arm fixes W.
+    effect-coded as -1/2, +1/2 (docs/pooled.md), so that the arm fixes W.
     """
     if design.w.size and not np.all(np.abs(np.abs(design.w) - 0.5) < 1e-12):
         raise ModelError("The joint-cell layout needs the treatment effect-coded as -1/2, +1/2 "
-                         "(DESIGN.md section 4); build the design with build_design.")
+                         "(docs/pooled.md); build the design with build_design.")
     treated = design.w > 0
     columns: list[list[int]] = []  # [n_levels, base_start, w_start]
     col_index: list[int] = []  # distinct column -> design code column

@@ -1,4 +1,4 @@
-"""The readable numpy reference of the Gibbs sweep (DESIGN.md section 4).
+"""The readable numpy reference of the Gibbs sweep (docs/pooled.md).
 
 Pure functions in the BlackJAX shape: ``init(rng, design, spec) -> State`` and
 ``step(rng, state, design, spec) -> (State, Info)``.  Blocks per sweep:
