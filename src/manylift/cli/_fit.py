@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
+from manylift._core.distributed import ENV_COORDINATOR, ENV_PROCESS_ID, ENV_PROCESSES
 from manylift._core.errors import InterruptedAfterSampling
 from manylift.cli._common import add_pooled_column_options, describe_covariates, pooled_data_kwargs
 
@@ -29,6 +31,52 @@ def add_sampler_options(p: argparse.ArgumentParser, draws: int = 1000, warmup: i
                         "intercept, which keeps sigma_u unbiased when the treated share is not "
                         "1/2 (docs/pooled.md)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_scale_options(p: argparse.ArgumentParser) -> None:
+    """--devices, --processes, --process-id, --coordinator (docs/scaling.md)."""
+    g = p.add_argument_group("past one machine (docs/scaling.md)")
+    g.add_argument("--devices", type=int, default=None, metavar="N",
+                   help="run the sharded JAX sweep over N local devices (GPUs, or N CPU "
+                        "devices: the XLA host-device flag is set before JAX starts)")
+    g.add_argument("--processes", type=int, default=None, metavar="P",
+                   help=f"fit over P processes (this machine or several), each holding whole "
+                        f"customers (env {ENV_PROCESSES}); give EXPOSURES as a folder written by "
+                        f"`manylift partition` so each reads only its buckets")
+    g.add_argument("--process-id", dest="process_id", type=int, default=None, metavar="I",
+                   help=f"this process's index, 0..P-1 (env {ENV_PROCESS_ID}); process 0 "
+                        f"hosts the coordinator and writes the outputs")
+    g.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                   help=f"address of process 0 that every process can reach (env "
+                        f"{ENV_COORDINATOR})")
+    g.add_argument("--checkpoint-every", dest="checkpoint_every", type=int, default=250,
+                   metavar="K", help="sweeps between checkpoints (default 250)")
+    g.add_argument("--heartbeat-timeout", dest="heartbeat_timeout", type=int, default=60,
+                   metavar="S", help="a process silent this long stops the others (JAX's "
+                                     "heartbeat; default 60 s)")
+    g.add_argument("--dtype", default="float64", choices=["float64", "float32"],
+                   help="row storage of the JAX sweep with --devices or --processes (default "
+                        "float64; float32 halves the memory of the rows)")
+
+
+def set_host_devices(n: int) -> None:
+    """Ask XLA for ``n`` CPU devices; works only before JAX starts its backend."""
+    import os
+    import sys
+
+    flag = f"--xla_force_host_platform_device_count={int(n)}"
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split()
+             if not f.startswith("--xla_force_host_platform_device_count=")]
+    os.environ["XLA_FLAGS"] = " ".join([*flags, flag])
+    if "jax" in sys.modules:
+        from jax._src import xla_bridge
+
+        if xla_bridge.backends_are_initialized():
+            from manylift._core.errors import SamplerError
+
+            raise SamplerError("--devices must be set before JAX starts; it had already "
+                               "started in this process. Set XLA_FLAGS="
+                               f"{flag} in the environment instead.")
 
 
 def print_summary(fit) -> None:
@@ -133,7 +181,9 @@ def fit_and_save(data, args, out: Path, resume: bool = False):
     model = PooledModel(n_chains=args.chains, n_warmup=args.warmup, n_draws=args.draws,
                         thin=args.thin, random_state=args.seed, backend=args.backend,
                         spec=spec_from_args(args), random_intercept=args.random_intercept,
-                        progress=not args.quiet)
+                        progress=not args.quiet, devices=getattr(args, "devices", None),
+                        dtype=getattr(args, "dtype", "float64"),
+                        checkpoint_every=getattr(args, "checkpoint_every", 250))
     out.mkdir(parents=True, exist_ok=True)
     ck = out / "checkpoint.npz"
     if resume and not ck.exists():
@@ -159,9 +209,75 @@ def fit_and_save(data, args, out: Path, resume: bool = False):
     return fit
 
 
+def _run_processes(args, n_processes: int) -> int:
+    """One process of a fit over several (docs/scaling.md): join the others, read this
+    process's customers, sample together; process 0 writes the outputs."""
+    from manylift._core.distributed import env_int, start
+    from manylift.pooled.distributed import load_process_data
+    from manylift.pooled.model import PooledModel
+
+    pid = args.process_id if args.process_id is not None else env_int(ENV_PROCESS_ID)
+    if pid is None:
+        if n_processes > 1:
+            from manylift._core.distributed import DistributedError
+
+            raise DistributedError(f"--processes {n_processes} needs --process-id (or "
+                                   f"{ENV_PROCESS_ID}): 0 on the process that hosts the "
+                                   f"coordinator, 1..{n_processes - 1} on the others.")
+        pid = 0
+    coordinator = args.coordinator or os.environ.get(ENV_COORDINATOR)
+    comm = start(n_processes, pid, coordinator, heartbeat_timeout=args.heartbeat_timeout)
+    tag = f"process {comm.process_id} of {comm.n_processes}"
+    data = load_process_data(args.exposures, args.campaigns, comm,
+                             drop_incomplete=args.drop_incomplete, **pooled_data_kwargs(args))
+    print(f"{tag}: {len(data.frame):,} rows of {data.frame['customer_id'].nunique():,} "
+          f"customers" + (f"; if another process dies, JAX stops this one within about "
+                          f"{args.heartbeat_timeout} s" if n_processes > 1 else ""), flush=True)
+    if comm.is_main:
+        print(describe_covariates(data))
+    model = PooledModel(n_chains=args.chains, n_warmup=args.warmup, n_draws=args.draws,
+                        thin=args.thin, random_state=args.seed, spec=spec_from_args(args),
+                        random_intercept=args.random_intercept,
+                        progress=not args.quiet and comm.is_main, dtype=args.dtype,
+                        checkpoint_every=args.checkpoint_every)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ck = out / "checkpoint.npz"
+    fit = model.fit(data, checkpoint=ck, resume=args.resume, comm=comm)
+    if comm.is_main:
+        for w in fit.convergence_warnings():
+            print(f"warning: {w}")
+        fit.save(out)
+        print_summary(fit)
+        print(f"Results written to {args.out}/ (results.json, customers.parquet, posterior.nc) "
+              f"by process 0 of {comm.n_processes}. Not computed over several processes: "
+              f"the holdout validation, policies, decomposition, scoring model and report "
+              f"(docs/scaling.md).")
+    else:
+        print(f"{tag}: done; process 0 wrote the results.")
+    for p in getattr(fit, "_checkpoints", []):  # complete and saved
+        if Path(p).exists():
+            Path(p).unlink()
+    return 0
+
+
 def _run(args) -> int:
+    from manylift._core.distributed import env_int
     from manylift.data.experiment import ExperimentData
 
+    if args.devices is not None:
+        if args.devices < 1:
+            from manylift._core.errors import ModelError
+
+            raise ModelError(f"--devices must be at least 1; got {args.devices}.")
+        set_host_devices(args.devices)
+    n_processes = args.processes if args.processes is not None else env_int(ENV_PROCESSES)
+    if n_processes is not None:
+        if n_processes < 1:
+            from manylift._core.errors import ModelError
+
+            raise ModelError(f"--processes must be at least 1; got {n_processes}.")
+        return _run_processes(args, n_processes)
     data = ExperimentData.from_files(
         args.exposures, args.campaigns, **pooled_data_kwargs(args),
         drop_incomplete_interventions=args.drop_incomplete,
@@ -191,6 +307,7 @@ def register(sub) -> None:
     p.add_argument("--drop-incomplete", action="store_true",
                    help="drop interventions without a treated or a control row (with a warning)")
     add_sampler_options(p)
+    add_scale_options(p)
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=_run)

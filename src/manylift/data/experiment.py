@@ -446,6 +446,7 @@ class ExperimentData:
         drop_incomplete_interventions: bool = False,
         allow_imbalanced=(),
         check_balance: bool = True,
+        check_arms: bool = True,
     ) -> ExperimentData:
         """Validate ``frame`` (never modified) and build the data object.
 
@@ -480,6 +481,10 @@ class ExperimentData:
         check_balance : bool, default=True
             Refuse imbalanced covariates (:class:`ImbalanceError`); False only computes the
             table (``manylift validate`` prints it).
+        check_arms : bool, default=True
+            Check that every intervention has treated and control rows.  False where
+            ``frame`` is one process's share of a fit over several processes, which checks
+            the arms over all of them (:mod:`manylift.pooled.distributed`).
 
         Raises
         ------
@@ -523,7 +528,9 @@ class ExperimentData:
             )
 
         problems = validate_frame(frame, spec, covariates, activity_col, campaigns)
-        if drop_incomplete_interventions:
+        if not check_arms:
+            problems = [p for p in problems if not isinstance(p, InterventionArmError)]
+        if drop_incomplete_interventions and check_arms:
             arm_problems = [p for p in problems if isinstance(p, InterventionArmError)]
             problems = [p for p in problems if not isinstance(p, InterventionArmError)]
         else:

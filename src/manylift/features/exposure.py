@@ -239,7 +239,7 @@ class ExposureFeatures:
             .transform("mean").to_numpy(dtype=float)
 
     def fit(self, frame: pd.DataFrame, covariates=(), activity_col: str | None = None,
-            rows: np.ndarray | None = None) -> ExposureFeatures:
+            rows: np.ndarray | None = None, comm=None, prop_treated=None) -> ExposureFeatures:
         """Learn bin edges and means.
 
         Parameters
@@ -251,6 +251,14 @@ class ExposureFeatures:
         activity_col : str or None
         rows : bool mask, default=None
             The calibration rows the edges and means are fitted on (default all).
+        comm : manylift._core.distributed.Collectives, default=None
+            In a fit over several processes, each holding whole customers: the edges are
+            the exact quantiles of all processes' rows
+            (:func:`~manylift._core.distributed.exact_quantiles`) and the means are sums
+            over processes.  None: this frame is all the data.
+        prop_treated : ndarray, default=None
+            The share treated in each row's intervention, when ``frame`` does not hold
+            whole interventions (several processes); default: computed from ``frame``.
         """
         if not 0 < self.decay < 1:
             raise ModelError(f"The 'decay' parameter must be in (0, 1); got {self.decay!r}.")
@@ -258,19 +266,38 @@ class ExposureFeatures:
         rec, stock = self._history(frame)
         treated_before = np.isfinite(rec) & mask
         qs = np.linspace(0, 1, self.n_stock_bins + 1)[1:-1]
-        self.stock_edges_ = (np.quantile(stock[treated_before], qs)
-                             if treated_before.any() else np.zeros(len(qs)))
+        if comm is None:
+            self.stock_edges_ = (np.quantile(stock[treated_before], qs)
+                                 if treated_before.any() else np.zeros(len(qs)))
+        else:
+            from manylift._core.distributed import exact_quantiles
+
+            edges = exact_quantiles(comm, stock[treated_before], qs)
+            self.stock_edges_ = np.where(np.isnan(edges), 0.0, edges)
         self.activity_col_ = activity_col
         if activity_col:
             a = frame[activity_col].to_numpy(dtype=float)[mask]
             qa = np.linspace(0, 1, self.n_activity_bins + 1)[1:-1]
-            self.activity_edges_ = np.quantile(a, qa)
+            if comm is None:
+                self.activity_edges_ = np.quantile(a, qa)
+            else:
+                from manylift._core.distributed import exact_quantiles
+
+                self.activity_edges_ = exact_quantiles(comm, a, qa)
         else:
             self.activity_edges_ = np.zeros(0)
         self.covariates_ = tuple(covariates)
         X = self._X(frame, covariates)
-        self.covariate_means_ = X[mask].mean(axis=0) if X.shape[1] else np.zeros(0)
-        self.prop_mean_ = float(self._share_treated(frame)[mask].mean())
+        share = (self._share_treated(frame) if prop_treated is None
+                 else np.asarray(prop_treated, float))
+        if comm is None:
+            self.covariate_means_ = X[mask].mean(axis=0) if X.shape[1] else np.zeros(0)
+            self.prop_mean_ = float(share[mask].mean())
+        else:  # sums over processes (equal to the one-process means up to rounding)
+            sums = comm.sum(np.concatenate([X[mask].sum(axis=0), [share[mask].sum(),
+                                                                   float(mask.sum())]]))
+            self.covariate_means_ = sums[:X.shape[1]] / sums[-1]
+            self.prop_mean_ = float(sums[-2] / sums[-1])
         return self
 
     def transform(self, frame: pd.DataFrame, prior=None, prop_treated=None,

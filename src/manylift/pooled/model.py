@@ -117,6 +117,14 @@ class PooledModel:
     progress : bool, default=True
     max_functional_draws : int, default=400
         Retained draws (over all chains) kept for holdout functionals.
+    devices : int, default=None
+        Run the sharded JAX sweep over this many local devices
+        (:class:`~manylift.sampler.sharding.ShardedJaxBackend`: customers split across
+        them, sums all-reduced); None: ``backend`` decides.  On CPU, JAX shows N devices
+        only if ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` was set before
+        JAX started (``manylift fit --devices N`` sets it).
+    dtype : {"float64", "float32"}, default="float64"
+        Row storage of the JAX backends (``devices`` and several processes).
 
     Examples
     --------
@@ -133,7 +141,8 @@ class PooledModel:
                  spec: ModelSpec | None = None, features: ExposureFeatures | None = None,
                  holdout: bool = True, holdout_min_rows: int = 6, checkpoint_every: int = 250,
                  progress: bool = True, max_functional_draws: int = 400,
-                 random_intercept: bool = True):
+                 random_intercept: bool = True, devices: int | None = None,
+                 dtype: str = "float64"):
         self.n_chains = n_chains
         self.n_warmup = n_warmup
         self.n_draws = n_draws
@@ -148,13 +157,15 @@ class PooledModel:
         self.progress = progress
         self.max_functional_draws = max_functional_draws
         self.random_intercept = random_intercept
+        self.devices = devices
+        self.dtype = dtype
 
     def settings(self) -> SamplerSettings:
         return SamplerSettings(self.n_chains, self.n_warmup, self.n_draws, self.thin,
                                int(self.random_state), self.checkpoint_every)
 
     def fit(self, data: ExperimentData, *, checkpoint: str | os.PathLike | None = None,
-            resume: bool = False, stop_after: int | None = None):
+            resume: bool = False, stop_after: int | None = None, comm=None):
         """Fit the model; returns a :class:`~manylift.pooled.fit.PooledFit`.
 
         Parameters
@@ -166,6 +177,10 @@ class PooledModel:
             Continue from ``checkpoint`` if it exists (same draws as an uninterrupted run).
         stop_after : int, default=None
             Stop after this many sweeps (testing resume); returns None.
+        comm : manylift._core.distributed.Collectives, default=None
+            A fit over several processes (:func:`manylift._core.distributed.start`):
+            ``data`` is this process's share of whole customers; returns a
+            :class:`~manylift.pooled.distributed.DistributedFit` (process 0 writes).
         """
         from manylift.pooled.fit import PooledFit
 
@@ -176,6 +191,12 @@ class PooledModel:
             )
         check_in("backend", self.backend, ["auto", "numpy", "numba", "jax", "cpu", "gpu"],
                  "PooledModel")
+        check_in("dtype", self.dtype, ["float64", "float32"], "PooledModel")
+        if comm is not None:
+            from manylift.pooled.distributed import fit_processes
+
+            return fit_processes(self, data, comm, checkpoint=checkpoint, resume=resume,
+                                 stop_after=stop_after)
         settings = self.settings()
         settings.validate()
         spec = self.spec or ModelSpec()
@@ -183,7 +204,15 @@ class PooledModel:
                               features=self.features, random_intercept=self.random_intercept,
                               random_state=self.random_state)
         design = inputs.design
-        backend = get_backend(self.backend, design, spec, settings.n_chains)
+        if self.devices is not None:
+            from manylift._core.checks import check_positive_int
+            from manylift.sampler.sharding import ShardedJaxBackend, make_mesh
+
+            check_positive_int("devices", self.devices, "PooledModel")
+            backend = ShardedJaxBackend(design, spec, settings.n_chains,
+                                        mesh=make_mesh(self.devices), dtype=self.dtype)
+        else:
+            backend = get_backend(self.backend, design, spec, settings.n_chains)
         cal = ~inputs.holdout
         cust_cal = inputs.customer_index[cal]
         n = design.n_customers
@@ -208,4 +237,5 @@ class PooledModel:
     def __repr__(self) -> str:
         return (f"PooledModel(n_chains={self.n_chains}, n_warmup={self.n_warmup}, "
                 f"n_draws={self.n_draws}, thin={self.thin}, random_state={self.random_state}, "
-                f"backend={self.backend!r}, random_intercept={self.random_intercept})")
+                f"backend={self.backend!r}, random_intercept={self.random_intercept}"
+                + (f", devices={self.devices}" if self.devices is not None else "") + ")")

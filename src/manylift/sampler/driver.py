@@ -29,7 +29,8 @@ from manylift._core.checks import check_positive_int
 from manylift._core.errors import SamplerError
 from manylift.sampler.state import State
 
-__all__ = ["SamplerSettings", "SamplerRun", "run_sampler", "load_checkpoint"]
+__all__ = ["SamplerSettings", "SamplerRun", "run_sampler", "load_checkpoint",
+           "previous_checkpoint"]
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,11 @@ def _fingerprint_difference(old: str, new: str) -> str:
     return "; ".join(diffs) or "nothing visible"
 
 
+def previous_checkpoint(path: str | os.PathLike) -> str:
+    """Where ``run_sampler(..., keep_previous=True)`` keeps the checkpoint before the last."""
+    return f"{os.fspath(path)}.prev.npz"
+
+
 def load_checkpoint(path: str | os.PathLike) -> dict:
     """Read a checkpoint written by :func:`run_sampler` (no pickle)."""
     try:
@@ -114,7 +120,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
                            f"afresh.") from None
 
 
-def _save_checkpoint(path, backend, sweep, traces, accum, fingerprint):
+def _save_checkpoint(path, backend, sweep, traces, accum, fingerprint, keep_previous=False):
     states = backend.states()
     arrays = {
         "sweep": np.array(sweep),
@@ -132,6 +138,8 @@ def _save_checkpoint(path, backend, sweep, traces, accum, fingerprint):
     with atomic_path(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
+        if keep_previous and os.path.exists(path):
+            os.replace(path, previous_checkpoint(path))
 
 
 def run_sampler(
@@ -144,6 +152,7 @@ def run_sampler(
     resume: bool = False,
     progress: bool = True,
     stop_after: int | None = None,
+    keep_previous: bool = False,
 ) -> SamplerRun:
     """Run all chains through warm-up and sampling.
 
@@ -165,6 +174,10 @@ def run_sampler(
     stop_after : int, default=None
         Stop (after writing a checkpoint) once this many sweeps are done; used
         to test resume.  The returned run is then incomplete.
+    keep_previous : bool, default=False
+        Keep the checkpoint before the last one (:func:`previous_checkpoint`), renamed
+        only once the new one is complete: processes of a multi-process fit stopped
+        between their writes can resume from the last sweep they all saved.
     """
     settings.validate()
     C, W, D, thin = settings.n_chains, settings.n_warmup, settings.n_draws, settings.thin
@@ -246,19 +259,22 @@ def run_sampler(
             if checkpoint is not None and (sweep - last_ck >= settings.checkpoint_every
                                            or sweep == total):
                 _save_checkpoint(checkpoint, backend, sweep, traces,
-                                 accumulator.state_dict() if accumulator else None, fp)
+                                 accumulator.state_dict() if accumulator else None, fp,
+                                 keep_previous)
                 last_ck = sweep
             if interrupted:
                 raise KeyboardInterrupt
             if stop_after is not None and sweep >= stop_after:
                 if checkpoint is not None and last_ck != sweep:
                     _save_checkpoint(checkpoint, backend, sweep, traces,
-                                     accumulator.state_dict() if accumulator else None, fp)
+                                     accumulator.state_dict() if accumulator else None, fp,
+                                     keep_previous)
                 break
     except KeyboardInterrupt:
         if checkpoint is not None:
             _save_checkpoint(checkpoint, backend, sweep, traces,
-                             accumulator.state_dict() if accumulator else None, fp)
+                             accumulator.state_dict() if accumulator else None, fp,
+                             keep_previous)
             raise SamplerError(
                 f"Interrupted at sweep {sweep} of {total}; a checkpoint was written to "
                 f"{str(checkpoint)!r}. Run again with resume=True (CLI: --resume) to continue."

@@ -66,12 +66,13 @@ import numpy as np
 from manylift._core.checks import check_in
 from manylift._core.errors import SamplerError
 from manylift.sampler import gibbs_jax as GJ
+from manylift.sampler.contract import check_finite
 from manylift.sampler.design import Design
 from manylift.sampler.gibbs_jax import AXIS, ShardedDesign, ShardLayout, px_scale_from_sums
 from manylift.sampler.state import ModelSpec, State
 
 __all__ = ["AXIS", "ShardPlan", "ShardLayout", "ShardedDesign", "ShardedJaxBackend", "make_mesh",
-           "plan_shards", "to_sharded_design", "px_scale_from_sums"]
+           "plan_shards", "to_sharded_design", "px_scale_from_sums", "global_joint_cells"]
 
 # ---------------------------------------------------------------------------
 # the plan: which customers (and rows) each logical shard holds
@@ -202,7 +203,7 @@ def _unpad_customers(a: np.ndarray, plan: ShardPlan) -> np.ndarray:
 
 
 def to_sharded_design(design: Design, mesh, n_shards: int | None = None, dtype: str = "float64",
-                      max_joint_cells: int = 1 << 16) -> ShardedDesign:
+                      max_joint_cells: int = 1 << 16, comm=None) -> ShardedDesign:
     """Cut a :class:`~manylift.sampler.design.Design` into shards of whole customers on ``mesh``.
 
     The compact encoding (joint codes, eigendecomposition of F'F) is that of
@@ -219,11 +220,18 @@ def to_sharded_design(design: Design, mesh, n_shards: int | None = None, dtype: 
         Draws depend on ``n_shards`` but not on the number of devices.
     dtype : {"float64", "float32"}, default="float64"
     max_joint_cells : int, default=65536
+    comm : manylift._core.distributed.Collectives, default=None
+        Several processes (the mesh spans their devices): ``design`` holds this
+        process's whole customers, with F'F already summed over processes
+        (:func:`manylift.pooled.build.build_inputs` with ``comm``); see
+        :func:`_to_sharded_design_processes`.
     """
     import jax
     from jax.sharding import NamedSharding
     from jax.sharding import PartitionSpec as P
 
+    if comm is not None and comm.n_processes > 1:
+        return _to_sharded_design_processes(design, mesh, n_shards, dtype, max_joint_cells, comm)
     GJ.enable_x64()
     GJ._register()
     check_in("dtype", dtype, ["float64", "float32"], "ShardedJaxBackend")
@@ -266,6 +274,150 @@ def to_sharded_design(design: Design, mesh, n_shards: int | None = None, dtype: 
         jax.device_put(enc.evecs, repl), jax.device_put(enc.evals, repl),
         plan=plan,
     )
+
+
+# ---------------------------------------------------------------------------
+# several processes: each holds whole customers, the layout is global
+# ---------------------------------------------------------------------------
+def global_joint_cells(design: Design, comm, max_joint_cells: int = 1 << 16):
+    """:func:`manylift.sampler.design.joint_cells` with every decision global: code columns
+    are shared where they are identical on every process, and joint codes run over the
+    combinations that occur on any process (the union of each process's), so all
+    processes have the same layout.  With one process it equals ``joint_cells``."""
+    from manylift.sampler.design import JointCells
+
+    if design.w.size and not np.all(np.abs(np.abs(design.w) - 0.5) < 1e-12):
+        raise SamplerError("The joint-cell layout needs the treatment effect-coded as -1/2, "
+                           "+1/2; build the design with build_design.")
+    treated = design.w > 0
+
+    def joint(members):
+        cols = [design.codes[:, col_index[i]] for i in members]
+        sizes = [columns[i][0] for i in members]
+        key = np.zeros(design.n_rows, np.int64)
+        for c, L in zip(cols, sizes, strict=True):
+            key = key * L + c
+        used = np.unique(np.concatenate(comm.gather(np.unique(key))))
+        levels = np.empty((len(cols), used.size), np.int64)
+        rest = used.copy()
+        for i in reversed(range(len(cols))):
+            rest, levels[i] = np.divmod(rest, sizes[i])
+        return np.searchsorted(used, key), levels
+
+    columns: list[list[int]] = []
+    col_index: list[int] = []
+    for b in range(design.codes.shape[1]):
+        found = -1
+        for k, ci in enumerate(col_index):
+            same = (design.n_levels[b] == design.n_levels[ci]
+                    and np.array_equal(design.codes[:, b], design.codes[:, ci]))
+            if comm.sum(np.array([0 if same else 1], np.int64))[0] == 0:
+                found = k
+                break
+        sl = design.term_slices[design.term_names[b]]
+        slot = 2 if design.times_w[b] else 1
+        if found >= 0 and columns[found][slot] == -1:
+            columns[found][slot] = sl.start
+        else:
+            col_index.append(b)
+            entry = [design.n_levels[b], -1, -1]
+            entry[slot] = sl.start
+            columns.append(entry)
+    groups: list[list[int]] = []
+    joints: list = []
+    for k in range(len(columns)):
+        if groups:
+            members = groups[-1] + [k]
+            jl = joint(members)
+            if 2 * jl[1].shape[1] <= max_joint_cells:
+                groups[-1], joints[-1] = members, jl
+                continue
+        groups.append([k])
+        joints.append(joint([k]))
+    cells = (np.stack([2 * j + treated for j, _ in joints]).astype(np.int32) if joints
+             else np.zeros((0, design.n_rows), np.int32))
+    return JointCells(columns=tuple(tuple(int(v) for v in c) for c in columns),
+                      groups=tuple(tuple(g) for g in groups), cells=cells,
+                      members=tuple(lv.astype(np.int32) for _, lv in joints))
+
+
+def _global_array(mesh, spec, local: np.ndarray, global_shape):
+    """A global array from this process's block (its devices' shards, in device order)."""
+    import jax
+    from jax.sharding import NamedSharding
+
+    return jax.make_array_from_process_local_data(NamedSharding(mesh, spec), local, global_shape)
+
+
+def _replicated_array(mesh, x: np.ndarray):
+    """A global array replicated on every device of every process (same value everywhere)."""
+    import jax
+    from jax.sharding import NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, NamedSharding(mesh, P()), lambda idx: x[idx])
+
+
+def _to_sharded_design_processes(design: Design, mesh, n_shards, dtype, max_joint_cells, comm):
+    """The sharded design of a fit over several processes.
+
+    Each process cuts its own customers into ``n_shards * local devices / devices``
+    logical shards (:func:`plan_shards`), pads them to the largest shard of any process
+    (sizes agreed through ``comm``), and contributes them as its devices' blocks of
+    global arrays (``jax.make_array_from_process_local_data``); the layout (global N,
+    n, joint codes, F'F) is the same on every process.
+    """
+    from dataclasses import replace
+
+    from jax.sharding import PartitionSpec as P
+
+    GJ.enable_x64()
+    GJ._register()
+    check_in("dtype", dtype, ["float64", "float32"], "ShardedJaxBackend")
+    if tuple(mesh.axis_names) != (AXIS,):
+        raise SamplerError(f"The mesh must have one axis named {AXIS!r} (use make_mesh); got "
+                           f"axes {tuple(mesh.axis_names)}.")
+    D = int(mesh.devices.size)
+    D_local = len(mesh.local_devices)
+    S = D if n_shards is None else int(n_shards)
+    if S < 1 or S % D:
+        raise SamplerError(f"The 'n_shards' parameter must be a positive multiple of the {D} "
+                           f"devices in the mesh; got {n_shards}.")
+    S_proc = S // D * D_local
+    if design.n_customers < S_proc:
+        raise SamplerError(f"Process {comm.process_id} holds {design.n_customers} customers, "
+                           f"fewer than its {S_proc} shards; use fewer devices or processes.")
+    N, n = (int(v) for v in comm.sum(np.array([design.n_rows, design.n_customers], np.int64)))
+    jc = global_joint_cells(design, comm, max_joint_cells)
+    enc = GJ.host_encoding(design, dtype, max_joint_cells, jc=jc, n_rows=N, n_customers=n)
+    plan = plan_shards(design.customer, design.n_customers, S_proc)
+    sizes = comm.max(np.array([plan.rows_per_shard, plan.customers_per_shard], np.int64))
+    plan = replace(plan, rows_per_shard=int(sizes[0]), customers_per_shard=int(sizes[1]))
+    local_customer = np.empty(design.n_rows, np.int32)
+    cmask = np.zeros((S_proc, plan.customers_per_shard), np.float64)
+    for s in range(S_proc):
+        r0, r1 = plan.row_start[s], plan.row_start[s + 1]
+        local_customer[r0:r1] = design.customer[r0:r1] - plan.customer_start[s]
+        cmask[s, : plan.customer_start[s + 1] - plan.customer_start[s]] = 1.0
+    fd = np.dtype(dtype)
+    rows = enc.rows
+    host = {
+        "y": _pad_rows(rows["y"], plan),
+        "customer": _pad_rows(local_customer, plan, plan.customers_per_shard - 1),
+        "R": _pad_rows(rows["R"], plan),
+        "dense": _pad_rows(rows["dense"], plan),
+        "cells": _pad_rows(rows["cells"], plan),
+        "mask": _pad_rows(np.ones(design.n_rows, fd), plan),
+        "RtR": _pad_customers(enc.RtR, plan),
+        "cmask": cmask,
+    }
+    slayout = ShardLayout(enc.layout, S, plan.rows_per_shard, plan.customers_per_shard, True)
+    arrays = [_global_array(mesh, P(AXIS), host[k], (S, *host[k].shape[1:]))
+              for k in ShardedDesign._sharded]
+    return ShardedDesign(
+        slayout, *arrays, tuple(_replicated_array(mesh, m) for m in enc.members),
+        _replicated_array(mesh, enc.evecs), _replicated_array(mesh, enc.evals), plan=plan)
 
 
 # ---------------------------------------------------------------------------
@@ -352,14 +504,15 @@ class ShardedJaxBackend(GJ.JaxBackend):
     name = "jax-sharded"
 
     def __init__(self, design: Design, spec: ModelSpec, n_chains: int, mesh=None,
-                 n_shards: int | None = None, dtype: str = "float64"):
+                 n_shards: int | None = None, dtype: str = "float64", comm=None):
         GJ.enable_x64()
         self.design, self.spec, self.n_chains = design, spec, int(n_chains)
         self.mesh = make_mesh() if mesh is None else mesh
         self.dtype = dtype
-        self.sdesign = to_sharded_design(design, self.mesh, n_shards, dtype)
-        self.plan = self.sdesign.plan
-        self.n_shards = self.plan.n_shards
+        self.comm = comm if comm is not None and comm.n_processes > 1 else None
+        self.sdesign = to_sharded_design(design, self.mesh, n_shards, dtype, comm=self.comm)
+        self.plan = self.sdesign.plan  # this process's shards (all of them with one process)
+        self.n_shards = self.sdesign.slayout.n_shards
         self._n_groups = len(self.sdesign.members)
         self._placement = self.mesh
         self._reset()
@@ -369,6 +522,8 @@ class ShardedJaxBackend(GJ.JaxBackend):
         from jax.sharding import NamedSharding
         from jax.sharding import PartitionSpec as P
 
+        if self.comm is not None:
+            return _replicated_array(self.mesh, x)
         return jax.device_put(x, NamedSharding(self.mesh, P()))
 
     def _put_u(self, u: np.ndarray):
@@ -377,10 +532,32 @@ class ShardedJaxBackend(GJ.JaxBackend):
         from jax.sharding import PartitionSpec as P
 
         padded = np.stack([_pad_customers(uc, self.plan) for uc in u])
+        if self.comm is not None:  # this process's customers: its block of the global u
+            shape = (padded.shape[0], self.n_shards, *padded.shape[2:])
+            return _global_array(self.mesh, P(None, AXIS), padded, shape)
         return jax.device_put(padded, NamedSharding(self.mesh, P(None, AXIS)))
 
     def _host_u(self, u) -> np.ndarray:
+        """This process's customers' u (all customers with one process)."""
+        if self.comm is not None:
+            blocks = sorted(u.addressable_shards, key=lambda sh: sh.index[1].start)
+            return _unpad_customers(np.concatenate([np.asarray(b.data) for b in blocks], axis=1),
+                                    self.plan)
         return _unpad_customers(np.asarray(u), self.plan)
+
+    def _check(self, ll: np.ndarray, start: int) -> None:
+        """The log-likelihood, built from the sums of every shard, is finite unless a block
+        is; then name the block from this process's states (u: its own customers)."""
+        if np.all(np.isfinite(ll)):
+            return
+        for c, st in enumerate(self.states()):
+            check_finite(st, self.sweep, c)
+        raise SamplerError(
+            f"Non-finite log-likelihood in sweeps {start + 1}-{self.sweep}"
+            + (" (a block of another process's customers; see its message)" if self.comm
+               else "")
+            + ". This usually means the outcome or covariates have extreme values; check the "
+              "data (manylift validate) or rescale the outcome.")
 
     def _init_fn(self):
         return _compiled("init", self.mesh, self.sdesign.slayout, self._n_groups, self.spec)
