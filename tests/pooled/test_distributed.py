@@ -217,7 +217,7 @@ def _free_port() -> int:
 
 def _fit_cmd(data, out, *extra):
     return [sys.executable, "-m", "manylift.cli", "fit", str(data), "--chains", "2",
-            "--warmup", "100", "--draws", "400", "--checkpoint-every", "50", "--quiet",
+            "--warmup", "60", "--draws", "300", "--checkpoint-every", "30", "--quiet",
             "--out", str(out), *extra]
 
 
@@ -242,10 +242,14 @@ def test_two_processes_on_localhost_agree_stop_and_resume(tmp_path):
     from manylift.data.partition import partition_exposures
 
     partition_exposures(tmp_path / "e.parquet", tmp_path / "ds", 4)
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    # the runs share JAX's compilation cache: they compile the same programs
+    env = dict(os.environ, OMP_NUM_THREADS="1", JAX_COMPILATION_CACHE_DIR=str(tmp_path / "jit"),
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+    t0 = time.time()
     one = subprocess.run(_fit_cmd(tmp_path / "ds", tmp_path / "p1", "--processes", "1"),
                          capture_output=True, text=True, env=env, timeout=600)
     assert one.returncode == 0, one.stderr[-3000:]
+    print(f"one process: {time.time() - t0:.0f} s")
 
     # two processes; process 1 is killed once both have written a checkpoint
     out2 = tmp_path / "p2"
@@ -255,6 +259,7 @@ def test_two_processes_on_localhost_agree_stop_and_resume(tmp_path):
         assert time.time() < deadline and all(p.poll() is None for p in procs), \
             [p.communicate()[1][-2000:] for p in procs if p.poll() is not None]
         time.sleep(0.2)
+    print(f"two processes until both checkpointed: {time.time() - deadline + 300:.0f} s")
     procs[1].kill()
     killed_at = time.time()
     try:
@@ -271,7 +276,9 @@ def test_two_processes_on_localhost_agree_stop_and_resume(tmp_path):
 
     # both again with --resume: they agree on the last common checkpoint and finish
     procs = _start(tmp_path / "ds", out2, 2, _free_port(), "--resume", env=env)
+    t0 = time.time()
     outs = [p.communicate(timeout=600) for p in procs]
+    print(f"stopped {stopped_after:.0f} s after the kill; resumed run {time.time() - t0:.0f} s")
     for p, (_, e) in zip(procs, outs, strict=True):
         assert p.returncode == 0, e[-3000:]
     assert not list(out2.glob("checkpoint*"))  # removed once the results are written

@@ -228,13 +228,15 @@ def _run_processes(args, n_processes: int) -> int:
     coordinator = args.coordinator or os.environ.get(ENV_COORDINATOR)
     comm = start(n_processes, pid, coordinator, heartbeat_timeout=args.heartbeat_timeout)
     tag = f"process {comm.process_id} of {comm.n_processes}"
-    data = load_process_data(args.exposures, args.campaigns, comm,
-                             drop_incomplete=args.drop_incomplete, **pooled_data_kwargs(args))
-    print(f"{tag}: {len(data.frame):,} rows of {data.frame['customer_id'].nunique():,} "
+    data = [load_process_data(args.exposures, args.campaigns, comm,
+                              drop_incomplete=args.drop_incomplete, **pooled_data_kwargs(args))]
+    frame = data[0].frame
+    print(f"{tag}: {len(frame):,} rows of {frame['customer_id'].nunique():,} "
           f"customers" + (f"; if another process dies, JAX stops this one within about "
                           f"{args.heartbeat_timeout} s" if n_processes > 1 else ""), flush=True)
+    del frame
     if comm.is_main:
-        print(describe_covariates(data))
+        print(describe_covariates(data[0]))
     model = PooledModel(n_chains=args.chains, n_warmup=args.warmup, n_draws=args.draws,
                         thin=args.thin, random_state=args.seed, spec=spec_from_args(args),
                         random_intercept=args.random_intercept,
@@ -243,7 +245,11 @@ def _run_processes(args, n_processes: int) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ck = out / "checkpoint.npz"
-    fit = model.fit(data, checkpoint=ck, resume=args.resume, comm=comm)
+    # handed over, not kept (no frame of this function holds it): the fit frees the
+    # rows once they are on the devices (PooledModel.fit(data, comm=...) is the same fit)
+    from manylift.pooled.distributed import fit_processes
+
+    fit = fit_processes(model, data.pop(), comm, checkpoint=ck, resume=args.resume)
     if comm.is_main:
         for w in fit.convergence_warnings():
             print(f"warning: {w}")

@@ -189,6 +189,13 @@ def _agree_on_resume(path: Path, comm) -> bool:
     return True
 
 
+class _DataSummary:
+    """What a distributed fit keeps of its ExperimentData (not the rows)."""
+
+    def __init__(self, covariates, activity_col):
+        self.covariates, self.activity_col = tuple(covariates), activity_col
+
+
 def _global_counts(comm, groups: np.ndarray, n_groups: int, codes: np.ndarray, n_levels: int):
     """Rows per (group, level), summed over processes: (G, L)."""
     ct = np.bincount(groups.astype(np.int64) * n_levels + codes, minlength=n_groups * n_levels)
@@ -329,6 +336,13 @@ def fit_processes(model, data, comm, *, checkpoint=None, resume=False, stop_afte
         frac[g] = {t: _global_counts(comm, gc, G, codes[t], L[t]) / np.maximum(rows, 1)[:, None]
                    for t in ("campaign", "week", "cell", "activity")}
         mean_prop[g] = comm.sum(np.bincount(gc, weights=prop, minlength=G)) / np.maximum(rows, 1)
+    # what the rest needs of the data and the per-row features (the rows themselves are
+    # in the backend now): free them, as the caller passed the data on (the CLI keeps no
+    # reference), so a process holds its rows once during sampling
+    import dataclasses
+
+    data = _DataSummary(data.covariates, data.activity_col)
+    inputs = dataclasses.replace(inputs, arrays=None)
     acc = StreamingCustomers(n, groups, np.zeros(0, np.int64), settings.n_chains,
                              settings.n_draws, model.max_functional_draws, design.ui_index)
     ck = process_checkpoint(checkpoint, comm) if checkpoint is not None else None

@@ -402,19 +402,23 @@ def _to_sharded_design_processes(design: Design, mesh, n_shards, dtype, max_join
         cmask[s, : plan.customer_start[s + 1] - plan.customer_start[s]] = 1.0
     fd = np.dtype(dtype)
     rows = enc.rows
-    host = {
-        "y": _pad_rows(rows["y"], plan),
-        "customer": _pad_rows(local_customer, plan, plan.customers_per_shard - 1),
-        "R": _pad_rows(rows["R"], plan),
-        "dense": _pad_rows(rows["dense"], plan),
-        "cells": _pad_rows(rows["cells"], plan),
-        "mask": _pad_rows(np.ones(design.n_rows, fd), plan),
-        "RtR": _pad_customers(enc.RtR, plan),
-        "cmask": cmask,
+    # one array at a time: pad, place, free (the host never holds two padded copies)
+    make = {
+        "y": lambda: _pad_rows(rows.pop("y"), plan),
+        "customer": lambda: _pad_rows(local_customer, plan, plan.customers_per_shard - 1),
+        "R": lambda: _pad_rows(rows.pop("R"), plan),
+        "dense": lambda: _pad_rows(rows.pop("dense"), plan),
+        "cells": lambda: _pad_rows(rows.pop("cells"), plan),
+        "mask": lambda: _pad_rows(np.ones(design.n_rows, fd), plan),
+        "RtR": lambda: _pad_customers(enc.RtR, plan),
+        "cmask": lambda: cmask,
     }
     slayout = ShardLayout(enc.layout, S, plan.rows_per_shard, plan.customers_per_shard, True)
-    arrays = [_global_array(mesh, P(AXIS), host[k], (S, *host[k].shape[1:]))
-              for k in ShardedDesign._sharded]
+    arrays = []
+    for k in ShardedDesign._sharded:
+        host = make[k]()
+        arrays.append(_global_array(mesh, P(AXIS), host, (S, *host.shape[1:])))
+        del host
     return ShardedDesign(
         slayout, *arrays, tuple(_replicated_array(mesh, m) for m in enc.members),
         _replicated_array(mesh, enc.evecs), _replicated_array(mesh, enc.evals), plan=plan)
