@@ -217,7 +217,7 @@ def _free_port() -> int:
 
 def _fit_cmd(data, out, *extra):
     return [sys.executable, "-m", "manylift.cli", "fit", str(data), "--chains", "2",
-            "--warmup", "60", "--draws", "300", "--checkpoint-every", "30", "--quiet",
+            "--warmup", "40", "--draws", "200", "--checkpoint-every", "20", "--quiet",
             "--out", str(out), *extra]
 
 
@@ -302,3 +302,54 @@ def test_two_processes_on_localhost_agree_stop_and_resume(tmp_path):
         se = [float(np.std(x.values)) / np.sqrt(float(az.ess(x.values))) for x in (a, b)]
         z = (float(a.mean()) - float(b.mean())) / np.hypot(*se)
         assert abs(z) < 3, (name, sel, float(a.mean()), float(b.mean()), se)
+
+
+@pytest.mark.slow
+def test_cli_devices_runs_the_sharded_sweep(tmp_path):
+    """--devices 2 on CPU: the CLI sets the host-device flag before JAX starts, and the
+    fit runs the sharded sweep over 2 devices (the ordinary outputs, report included)."""
+    from manylift.simulate.program import simulate_program
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data, _ = simulate_program(120, 4, 8, random_state=2)
+    data.frame.to_parquet(tmp_path / "e.parquet", index=False)
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    code = ("import sys, jax; from manylift.cli.main import main; rc = main(sys.argv[1:]); "
+            "print('DEVICES', len(jax.devices())); sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code, "fit", str(tmp_path / "e.parquet"),
+                           "--devices", "2", "--chains", "1", "--warmup", "10", "--draws", "10",
+                           "--quiet", "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "DEVICES 2" in proc.stdout
+    r = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert r["sampler"]["backend"] == "jax-sharded"
+    assert (tmp_path / "o" / "report.html").exists()
+
+
+def test_devices_after_jax_started_is_refused(monkeypatch):
+    pytest.importorskip("jax")
+    import jax
+
+    from manylift._core.errors import SamplerError
+    from manylift.cli._fit import set_host_devices
+
+    jax.devices()  # JAX has started in this process
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=false")
+    with pytest.raises(SamplerError, match="before JAX starts"):
+        set_host_devices(3)
+    # the other flags are kept, the device count replaced
+    assert os.environ["XLA_FLAGS"].split() == ["--xla_cpu_enable_fast_math=false",
+                                                "--xla_force_host_platform_device_count=3"]
+
+
+def test_pooled_model_devices_option_is_checked(program):
+    from manylift._core.errors import ManyliftError
+    from manylift.pooled.model import PooledModel
+
+    with pytest.raises(ManyliftError, match="devices"):
+        PooledModel(devices=0, n_chains=1, n_warmup=1, n_draws=1, progress=False).fit(program)
+    with pytest.raises(ManyliftError, match="dtype"):
+        PooledModel(dtype="float16", progress=False).fit(program)
+    assert "devices=2" in repr(PooledModel(devices=2))

@@ -91,13 +91,25 @@ def load_process_data(exposures, campaigns, comm, *, drop_incomplete: bool = Fal
     )
     from manylift.pooled.build import _global_levels
 
+    def needed(available):
+        """Only the columns the fit uses (all of them with covariates='auto')."""
+        cov = kwargs.get("covariates")
+        if isinstance(cov, str) and cov == "auto":
+            return None
+        act = kwargs.get("activity_col") or ("usage_30d" if "usage_30d" in available else None)
+        cols = [customer_col, campaign_col, week_col, treatment_col,
+                kwargs.get("outcome_col", "outcome"), kwargs.get("propensity_col"), act,
+                *(cov or [])]
+        return [c for c in dict.fromkeys(cols) if c is not None and c in available]
+
     def read():
         from manylift._core.errors import MissingColumnError
 
         if is_partitioned(exposures):
             info = read_partition_info(exposures)
             frame = read_table(exposures, buckets=process_buckets(
-                info.n_buckets, comm.n_processes, comm.process_id))
+                info.n_buckets, comm.n_processes, comm.process_id),
+                columns=needed(list(info.columns)) if info.columns else None)
         else:
             frame = read_table(exposures)
         for c in (customer_col, campaign_col, week_col, treatment_col):
