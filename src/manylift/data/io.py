@@ -12,11 +12,16 @@ import pandas as pd
 
 from manylift._core.atomic import atomic_path, write_json, write_text
 from manylift._core.errors import ReadError
+from manylift.data.partition import (
+    CSV_SUFFIXES,
+    PARQUET_SUFFIXES,
+    is_partitioned,
+    read_partitioned,
+)
 
 __all__ = ["read_table", "write_parquet", "write_csv", "write_json", "write_text"]
 
-_CSV = (".csv", ".csv.gz", ".txt", ".tsv", ".csv.bz2", ".csv.zip", ".csv.xz")
-_PARQUET = (".parquet", ".pq", ".parq")
+_CSV, _PARQUET = CSV_SUFFIXES, PARQUET_SUFFIXES
 
 
 def read_table(path: str | os.PathLike, columns: list[str] | None = None,
@@ -38,8 +43,6 @@ def read_table(path: str | os.PathLike, columns: list[str] | None = None,
     if not p.exists():
         raise ReadError(f"Input file {str(p)!r} does not exist. Check the path.")
     if p.is_dir():
-        from manylift.data.partition import is_partitioned, read_partitioned
-
         if is_partitioned(p):
             return read_partitioned(p, buckets, columns)
         raise ReadError(f"{str(p)!r} is a folder without a manylift partition manifest; pass a "

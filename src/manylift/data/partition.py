@@ -67,6 +67,10 @@ __all__ = ["MANIFEST", "PartitionInfo", "customer_hash", "bucket_of", "partition
            "read_partition_info", "process_buckets", "iter_row_groups", "read_partitioned",
            "is_partitioned"]
 
+#: File name endings read as CSV and as Parquet (``manylift.data.io`` uses the same).
+CSV_SUFFIXES = (".csv", ".csv.gz", ".txt", ".tsv", ".csv.bz2", ".csv.zip", ".csv.xz")
+PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+
 #: File name of the manifest at the top of a partitioned dataset.
 MANIFEST = "_manylift_partition.json"
 FORMAT = "manylift-partition"
@@ -170,8 +174,7 @@ def _source_batches(path: Path, batch_rows: int, customer_col: str):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from manylift.data.io import _CSV, _PARQUET
-
+    _CSV, _PARQUET = CSV_SUFFIXES, PARQUET_SUFFIXES
     name = path.name.lower()
     if path.is_dir() or name.endswith(_PARQUET):
         files = sorted(path.rglob("*.parquet"), key=_natural) if path.is_dir() else [path]

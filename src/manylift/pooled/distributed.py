@@ -1,7 +1,17 @@
 """The pooled model over several processes, each holding whole customers (docs/scaling.md).
 
-:meth:`PooledModel.fit(data, comm=...) <manylift.pooled.model.PooledModel.fit>` with a
-:class:`~manylift._core.distributed.Collectives` of P processes runs here:
+``fit_processes(model, data, comm)`` (what ``manylift fit --processes P`` runs) fits a
+:class:`~manylift.pooled.model.PooledModel` over the P processes of a
+:class:`~manylift._core.distributed.Collectives` (:func:`manylift._core.distributed.start`),
+``data`` being this process's share of whole customers
+(:func:`load_process_data`)::
+
+    comm = start(P, I, "host0:1234")
+    data = load_process_data("data/", None, comm)
+    fit = fit_processes(PooledModel(n_chains=4), data, comm, checkpoint="out/checkpoint.npz")
+    fit.save("out/")                       # process 0 writes
+
+It runs:
 
 1. :func:`~manylift.pooled.build.build_inputs` with ``comm``: this process's rows, global
    bins, level codes, merges, means and F'F;
@@ -314,7 +324,9 @@ class DistributedFit(PooledFit):
 
 
 def fit_processes(model, data, comm, *, checkpoint=None, resume=False, stop_after=None):
-    """:meth:`PooledModel.fit` over the processes of ``comm`` (see the module docstring)."""
+    """:meth:`PooledModel.fit <manylift.pooled.model.PooledModel.fit>` over the processes of
+    ``comm`` (see the module docstring); returns a :class:`DistributedFit`.  Pass ``data``
+    without keeping a reference: the rows are freed once they are on the devices."""
     from manylift.pooled.build import build_inputs
     from manylift.pooled.model import StreamingCustomers
     from manylift.sampler.driver import run_sampler

@@ -165,7 +165,7 @@ class PooledModel:
                                int(self.random_state), self.checkpoint_every)
 
     def fit(self, data: ExperimentData, *, checkpoint: str | os.PathLike | None = None,
-            resume: bool = False, stop_after: int | None = None, comm=None):
+            resume: bool = False, stop_after: int | None = None):
         """Fit the model; returns a :class:`~manylift.pooled.fit.PooledFit`.
 
         Parameters
@@ -177,10 +177,9 @@ class PooledModel:
             Continue from ``checkpoint`` if it exists (same draws as an uninterrupted run).
         stop_after : int, default=None
             Stop after this many sweeps (testing resume); returns None.
-        comm : manylift._core.distributed.Collectives, default=None
-            A fit over several processes (:func:`manylift._core.distributed.start`):
-            ``data`` is this process's share of whole customers; returns a
-            :class:`~manylift.pooled.distributed.DistributedFit` (process 0 writes).
+
+        A fit over several processes, each with its share of whole customers, is
+        :func:`manylift.pooled.distributed.fit_processes` (``model, data, comm``).
         """
         from manylift.pooled.fit import PooledFit
 
@@ -192,11 +191,6 @@ class PooledModel:
         check_in("backend", self.backend, ["auto", "numpy", "numba", "jax", "cpu", "gpu"],
                  "PooledModel")
         check_in("dtype", self.dtype, ["float64", "float32"], "PooledModel")
-        if comm is not None:
-            from manylift.pooled.distributed import fit_processes
-
-            return fit_processes(self, data, comm, checkpoint=checkpoint, resume=resume,
-                                 stop_after=stop_after)
         settings = self.settings()
         settings.validate()
         spec = self.spec or ModelSpec()
