@@ -353,3 +353,44 @@ def test_pooled_model_devices_option_is_checked(program):
     with pytest.raises(ManyliftError, match="dtype"):
         PooledModel(dtype="float16", progress=False).fit(program)
     assert "devices=2" in repr(PooledModel(devices=2))
+
+
+def test_load_process_data_splits_whole_customers_and_checks_globally(tmp_path):
+    """Each process gets whole customers (from a partitioned folder: only its buckets;
+    from a file: its customers by hash); an intervention whose arms sit in different
+    processes passes; one without controls anywhere fails on every process alike;
+    date weeks count from the earliest date of any process."""
+    from manylift._core.distributed import DistributedError
+    from manylift._core.errors import InterventionArmError
+    from manylift.data.partition import bucket_of, partition_exposures
+    from manylift.pooled.distributed import load_process_data
+
+    gen = np.random.default_rng(1)
+    n = 60
+    cust = np.repeat(np.arange(n), 4)
+    frame = pd.DataFrame({
+        "customer_id": cust, "campaign_id": np.tile([1, 2, 1, 2], n),
+        "week": pd.to_datetime("2024-01-01") + pd.to_timedelta(
+            np.tile([0, 7, 14, 21], n), unit="D"),
+        "treated": gen.integers(0, 2, cust.size), "outcome": gen.normal(size=cust.size)})
+    # week 4 of campaign 2: treated only for customers of process 0, control only for 1
+    owner = bucket_of(frame["customer_id"].to_numpy(), 2)
+    last = frame["week"] == frame["week"].max()
+    frame.loc[last, "treated"] = (owner[last.to_numpy()] == 0).astype(int)
+    frame.to_parquet(tmp_path / "e.parquet", index=False)
+    partition_exposures(tmp_path / "e.parquet", tmp_path / "ds", 4)
+    for src in (tmp_path / "ds", tmp_path / "e.parquet"):
+        got = run_processes(2, lambda c, src=src: load_process_data(src, None, c))
+        ids = [set(d.frame["customer_id"]) for d in got]
+        assert not ids[0] & ids[1] and ids[0] | ids[1] == set(range(n))
+        whole = sorted(pd.concat([d.frame for d in got])["week"].unique().tolist())
+        assert whole == [0, 1, 2, 3]  # from the earliest date of any process
+    # no control rows anywhere in that intervention: both processes raise it
+    frame.loc[last, "treated"] = 1
+    frame.to_parquet(tmp_path / "bad.parquet", index=False)
+    with pytest.raises(InterventionArmError, match="in any process"):
+        run_processes(2, lambda c: load_process_data(tmp_path / "bad.parquet", None, c))
+    # a problem on one process only: every process raises one error naming it
+    with pytest.raises(DistributedError, match=r"process\(es\) \[1\]"):
+        run_processes(2, lambda c: load_process_data(
+            tmp_path / ("e.parquet" if c.process_id == 0 else "missing.parquet"), None, c))
