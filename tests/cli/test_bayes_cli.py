@@ -22,7 +22,7 @@ def hillstrom_run(tmp_path_factory):
     rc = main(["bayes", str(path), "--treatment", "segment", "--outcome", "conversion",
                "--segment", "history_segment", "--covariates", "recency,history,mens,womens,newbie",
                "--warmup", "400", "--draws", "400", "--cost", "0.1", "--margin", "40",
-               "--seed", "3", "--out", str(out)])
+               "--seed", "3", "--allow-duplicates", "--out", str(out)])
     return rc, path, out
 
 

@@ -27,7 +27,7 @@ def test_simulate_writes_results_and_report(tmp_path, capsys):
     assert rc == 0
     res = json.loads((out / "results.json").read_text())
     assert res["schema_version"] == 1 and res["source"] == "simulated"
-    assert set(res["parameters"]["rho"]) == {"estimate", "lo", "hi"}
+    assert set(res["parameters"]["rho"]) >= {"estimate", "lo", "hi"}
     assert res["truth"]["rho"] == 0.3
     assert set(res["methods"]["ols"]) == {"value", "se", "gain", "gain_se"}
     assert (out / "report.html").read_text().startswith("<!DOCTYPE html>")

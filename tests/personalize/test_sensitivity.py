@@ -63,6 +63,6 @@ def test_swaps_reproduce_the_other_experiment_when_only_one_parameter_differs():
 def test_sensitivity_bundle():
     res = sensitivity(BASE, grid_size=3, n_sims=200, n_sims_elasticity=300, n_individuals=100)
     assert len(res.elasticities) == 4 and len(res.curves) >= 12
-    assert "largest elasticity" in repr(res)
+    assert "largest lever" in repr(res)
     g = simulate_gain(BASE, n_sims=300, n_individuals=100, random_state=0).gain
     assert res.elasticities["gain"].iloc[0] == pytest.approx(g)

@@ -15,8 +15,8 @@ SMALL = dict(learners=("t", "linear_dml", "causal_forest"), n_estimators=50, n_b
 @pytest.fixture(scope="module")
 def binary_run():
     sim = simulate_experiment(2000, ate=0.5, random_state=30)
-    return sim, analyze_experiment(sim.frame, "treatment", "outcome", randomized=True,
-                                   cost=0.5, margin=1.0, **SMALL)
+    return sim, analyze_experiment(sim.frame, "treatment", "outcome", sim.covariates,
+                                   randomized=True, cost=0.5, margin=1.0, **SMALL)
 
 
 def test_results_have_the_required_keys(binary_run):
@@ -53,8 +53,8 @@ def test_multiarm_labels_and_errors():
     sim = simulate_experiment(2400, n_arms=2, ate=[0.5, 0.8], random_state=31)
     frame = sim.frame.assign(arm=np.array(["holdout", "email A", "email B"])[sim.frame["treatment"]])
     frame = frame.drop(columns="treatment")
-    r = analyze_experiment(frame, "arm", "outcome", randomized=True, cost=0.5, margin=1.0,
-                           segment="x3", **SMALL)
+    r = analyze_experiment(frame, "arm", "outcome", sim.covariates, randomized=True, cost=0.5,
+                           margin=1.0, segment="x3", **SMALL)
     assert r.arms == ["holdout", "email A", "email B"]
     assert set(r.ate) == {"email A", "email B"}
     assert r.main_arm == "email B"
@@ -62,7 +62,7 @@ def test_multiarm_labels_and_errors():
     assert set(d["cate"]["causal_forest"]["arms"]) == {"email A", "email B"}
     assert set(np.unique(r.segments.to_frame()["arm"])) == {"email A", "email B"}
     with pytest.raises(ModelError, match="cost and margin"):
-        analyze_experiment(frame, "arm", "outcome", cost=1.0, **SMALL)
+        analyze_experiment(frame, "arm", "outcome", sim.covariates, cost=1.0, **SMALL)
     with pytest.raises(TreatmentValueError, match="--control"):
         analyze_experiment(frame.assign(arm=frame["arm"].replace("holdout", "base")),
-                           "arm", "outcome", **SMALL)
+                           "arm", "outcome", sim.covariates, **SMALL)

@@ -15,7 +15,7 @@ from manylift.data.datasets import load_hillstrom
 from manylift.simulate.segments import simulate_segment_experiment
 from manylift.single.bayes import BayesianUplift, BayesPriors, resolve_control
 
-FAST = dict(num_chains=4, num_warmup=500, num_samples=500, random_state=1)
+FAST = dict(n_chains=4, n_warmup=500, n_draws=500, random_state=1)
 
 
 # --------------------------------------------------------------------------
@@ -92,15 +92,17 @@ def test_prior_predictive_matches_independent_monte_carlo():
     df = pd.DataFrame({"w": np.r_[np.zeros(n // 2), np.ones(n // 2)].astype(int)})
     df["y"] = (rng.random(n) < 0.1).astype(int)
     priors = BayesPriors(intercept_loc=-2.0, intercept_scale=1.0, effect_scale=0.5)
-    fit = BayesianUplift(model="pooled", priors=priors, num_chains=1, num_warmup=50,
-                         num_samples=50, random_state=0)
+    fit = BayesianUplift(model="pooled", priors=priors, n_chains=1, n_warmup=50,
+                         n_draws=50, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        fit.fit(df, treatment="w", outcome="y")
-    check = fit.prior_predictive(num_samples=2000)
+        fit.fit(df, treatment="w", outcome="y", allow_duplicates=True)
+    check = fit.prior_predictive(n_draws=2000)
+    # the intercept is the log-odds at the average treated share (here 1/2): the arms sit at
+    # alpha - tau / 2 and alpha + tau / 2
     alpha = rng.normal(-2.0, 1.0, 4000)
     tau = rng.normal(0.0, 0.5, 4000)
-    ref = 0.5 * (1 / (1 + np.exp(-alpha)) + 1 / (1 + np.exp(-(alpha + tau))))
+    ref = 0.5 * (1 / (1 + np.exp(-(alpha - tau / 2))) + 1 / (1 + np.exp(-(alpha + tau / 2))))
     assert stats.ks_2samp(check.draws, ref).pvalue > 0.01
     assert check.observed == pytest.approx(df["y"].mean())
     assert set(check.groups["arm"]) == {"treated", "control"}
@@ -108,7 +110,7 @@ def test_prior_predictive_matches_independent_monte_carlo():
 
 @pytest.mark.slow
 def test_posterior_predictive_covers_observed_rates(sim, hier_fit):
-    ppc = hier_fit.posterior_predictive(num_draws=300)
+    ppc = hier_fit.posterior_predictive(n_draws=300)
     assert ppc.covers_observed
     assert 0.025 < ppc.p_value < 0.975
     # per segment x arm: observed within the 95% predictive band for nearly all groups
@@ -162,8 +164,9 @@ def hillstrom_sub():
     return df.sample(12000, random_state=2008).reset_index(drop=True)
 
 
-def _diff_in_means(df):  # the definition of DESIGN.md section 5, from the raw rows
-    """Difference in conversion rates, any e-mail minus none, with a normal 95% CI."""
+def _diff_in_means(df):
+    """Difference in conversion rates, any e-mail minus none, from the raw rows, with a normal
+    95% CI."""
     treated = df["segment"] != "No E-Mail"
     y1, y0 = df.loc[treated, "conversion"], df.loc[~treated, "conversion"]
     est = y1.mean() - y0.mean()
@@ -174,7 +177,7 @@ def _diff_in_means(df):  # the definition of DESIGN.md section 5, from the raw r
 @pytest.mark.slow
 def test_hillstrom_pooled_uplift_matches_raw_difference_in_means(hillstrom_sub):
     df = hillstrom_sub
-    fit = BayesianUplift(model="pooled", num_chains=4, num_warmup=500, num_samples=500,
+    fit = BayesianUplift(model="pooled", n_chains=4, n_warmup=500, n_draws=500,
                          random_state=0).fit(
         df, treatment="segment", outcome="conversion",
         covariates=["recency", "history", "mens", "womens", "newbie"])
@@ -203,14 +206,14 @@ def _small(seed=0, n=300):
 @pytest.mark.slow
 def test_too_short_run_warns_with_the_fix_and_seed_is_deterministic():
     df = _small()
-    kw = dict(model="pooled", num_chains=2, num_warmup=10, num_samples=30, random_state=5)
-    with pytest.warns(ConvergenceWarning, match="num_warmup.*target_accept"):
-        a = BayesianUplift(**kw).fit(df, treatment="w", outcome="y")
+    kw = dict(model="pooled", n_chains=2, n_warmup=10, n_draws=30, random_state=5)
+    with pytest.warns(ConvergenceWarning, match="n_warmup.*target_accept"):
+        a = BayesianUplift(**kw).fit(df, treatment="w", outcome="y", allow_duplicates=True)
     assert not a.diagnostics_.passed
     assert a.diagnostics_.problems
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        b = BayesianUplift(**kw).fit(df, treatment="w", outcome="y")
+        b = BayesianUplift(**kw).fit(df, treatment="w", outcome="y", allow_duplicates=True)
     np.testing.assert_array_equal(a.samples_["effect"], b.samples_["effect"])
 
 
@@ -236,11 +239,12 @@ def test_resolve_control_rules():
 @pytest.mark.parametrize(
     "change, kwargs, error, pattern",
     [
-        (None, dict(outcome="nope"), ColumnError, "'nope'.*not found"),
-        ("y_counts", {}, DataError, "only 0/1.*2 row"),
+        (None, dict(outcome="nope"), ColumnError, "outcome column 'nope' is not in the data"),
+        ("y_counts", dict(family="bernoulli"), DataError, "only 0/1.*2 row"),
         ("nan_cov", dict(covariates=["x"]), DataError, "'x' has 1 missing"),
-        ("one_arm", {}, DataError, "0 control rows"),
-        (None, dict(covariates=["w"]), ModelError, "also the treatment"),
+        ("one_arm", {}, DataError, "no control rows"),
+        (None, dict(covariates=["w"]), DataError, "may not include the treatment"),
+        (None, dict(covariates=["seg"]), ModelError, "segment column 'seg' is also a covariate"),
     ],
 )
 def test_bad_input_messages(change, kwargs, error, pattern):
@@ -252,15 +256,17 @@ def test_bad_input_messages(change, kwargs, error, pattern):
         df.loc[3, "x"] = np.nan
     elif change == "one_arm":
         df["w"] = 1
-    args = dict(treatment="w", outcome="y", segment="seg") | kwargs
+    args = dict(treatment="w", outcome="y", segment="seg", allow_duplicates=True) | kwargs
+    family = args.pop("family", "auto")
     with pytest.raises(error, match=pattern):
-        BayesianUplift().fit(df, **args)
+        BayesianUplift(family=family).fit(df, **args)
 
 
 def test_bad_parameters():
     with pytest.raises(ModelError, match="'effect_scale'.*positive"):
         BayesPriors(effect_scale=-1)
     with pytest.raises(ModelError, match="'model' parameter"):
-        BayesianUplift(model="centred").fit(_small(), treatment="w", outcome="y")
+        BayesianUplift(model="centred").fit(_small(), treatment="w", outcome="y",
+                                            allow_duplicates=True)
     with pytest.raises(ModelError, match="not fitted"):
         BayesianUplift().segment_effects()

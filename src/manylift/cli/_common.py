@@ -38,3 +38,48 @@ def read_data_or_dataset(data: str | None, dataset: str | None,
     if (data is None) == (dataset is None):
         raise DataError(message)
     return load_dataset(dataset) if dataset is not None else read_table(data)
+
+
+# -- the single-experiment commands (analyze, bayes, personalize) -------------------------
+def covariates_arg(text: str | None):
+    """``--covariates``: ``None`` (the dataset's declared pre-treatment columns, else none),
+    ``"auto"``, ``"none"`` or a list of columns."""
+    if text is None:
+        return None
+    if text.strip().lower() in ("auto", "none"):
+        return text.strip().lower()
+    return csv_list(text)
+
+
+def add_single_data_options(p: argparse.ArgumentParser) -> None:
+    """The data options shared by analyze, bayes and personalize (``SingleData.from_frame``)."""
+    p.add_argument("data", metavar="DATA", nargs="?", default=None,
+                   help="CSV (optionally gzipped) or Parquet, one row per customer")
+    p.add_argument("--dataset", default=None, metavar="NAME",
+                   help="use a built-in dataset instead of DATA (hillstrom)")
+    p.add_argument("--control", default=None, metavar="VALUE",
+                   help="control value of the treatment column (default: 0, or the only label "
+                        "reading like a control: 'control', 'no', 'none', 'holdout')")
+    p.add_argument("--covariates", default=None, metavar="A,B,C",
+                   help="pre-treatment columns; text columns are one-hot encoded. Default: none "
+                        "(for --dataset, its declared pre-treatment columns); 'auto': every "
+                        "other numeric column (opt-in); 'none': no covariates")
+    p.add_argument("--allow-imbalanced", default=None, metavar="A,B",
+                   help="keep these covariates although the randomization balance check flags "
+                        "them (|SMD| > 0.1 with p < 0.001 between an arm and the control)")
+    p.add_argument("--allow-duplicates", action="store_true", default=None,
+                   help="keep rows that repeat another row exactly (distinct customers with "
+                        "identical values); refused by default")
+    p.add_argument("--id", default=None, metavar="COL",
+                   help="column identifying rows in the per-unit export (default: row number)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no stage lines or progress bars on standard error")
+
+
+def describe_covariates(data) -> str:
+    """One line saying which covariates a SingleData uses and why."""
+    why = {"named": "named", "auto": "auto: every other numeric column, balance-checked",
+           "dataset": f"the pre-treatment columns dataset {data.dataset} declares",
+           "none": "none named"}[data.covariates_source]
+    cols = ", ".join(data.covariate_columns) or "none"
+    return f"covariates ({why}): {cols}"

@@ -74,6 +74,8 @@ th,td{border:1px solid #ddd;padding:.25em .6em;text-align:right} th{background:#
 td:first-child,th:first-child{text-align:left} figure{margin:1em 0} figcaption{color:#555;font-size:.9em}
 .caption{color:#555;font-size:.9em} .note{color:#666;font-size:.85em} nav a{margin-right:.8em}
 svg{max-width:100%;height:auto}
+pre.rules{background:#f7f7f7;border:1px solid #e5e5e5;padding:.6em 1em;font-size:.9em;overflow-x:auto}
+.scroll{max-width:100%;overflow-x:auto}
 """
 
 
@@ -126,6 +128,11 @@ class Page:
 
     def note(self, text: str) -> None:
         self._current().parts.append(f'<p class="note">{esc(text)}</p>')
+
+    def preformatted(self, text: str, caption: str | None = None) -> None:
+        """Text whose line breaks and indentation matter (rules, code), in a ``<pre>`` block."""
+        cap = f'<p class="caption">{esc(caption)}</p>' if caption else ""
+        self._current().parts.append(f'<pre class="rules">{esc(text)}</pre>{cap}')
 
     def figure(self, fig, caption: str) -> None:
         """Embed a matplotlib figure (its title should state the finding)."""
