@@ -175,8 +175,8 @@ class PersonalizationResult:
             f"best uniform arm: {best} (mean {self.outcome_name} "
             f"{self.arm_means[self.best_uniform_arm]:.4g} per customer)",
             f"predicted gain from personalization: {pg.estimate:.4g} (95% interval {pg.lo:.4g} "
-            f"to {pg.hi:.4g}) in {self.outcome_name} per customer (outcome units), relative to "
-            f"giving everyone the best uniform arm ({best})",
+            f"to {pg.hi:.4g}) in outcome units ({self.outcome_name}) per customer, relative to "
+            f"the best uniform arm ({best}, given to everyone)",
         ]
         if self.comparison is not None and self.comparison.methods:
             lines.append("measured gain of each method on the holdout (IPW), same units:")

@@ -142,8 +142,12 @@ class Page:
         )
 
     def table(self, frame: pd.DataFrame, caption: str | None = None, digits: int = 3,
-              index: bool = False, max_rows: int = 60) -> None:
-        """Add a table; numbers formatted to ``digits`` significant digits, text escaped."""
+              index: bool = False, max_rows: int = 60, scroll: bool = False) -> None:
+        """Add a table; numbers formatted to ``digits`` significant digits, text escaped.
+
+        ``scroll=True`` puts it in a box that scrolls sideways when it is wider than the
+        page, instead of running past the page's right edge.
+        """
         df = frame.reset_index() if index else frame
         shown = df.head(max_rows)
         head = "".join(f"<th>{esc(c)}</th>" for c in shown.columns)
@@ -157,9 +161,10 @@ class Page:
         more = (f'<p class="note">Showing {max_rows} of {len(df)} rows.</p>'
                 if len(df) > max_rows else "")
         cap = f'<p class="caption">{esc(caption)}</p>' if caption else ""
-        self._current().parts.append(
-            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{cap}{more}"
-        )
+        table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        if scroll:
+            table = f'<div class="scroll">{table}</div>'
+        self._current().parts.append(f"{table}{cap}{more}")
 
     def footer(self, text: str) -> None:
         self._footer.append(text)

@@ -154,16 +154,16 @@ def plot_covariate_profiles(result, method: str | None = None):
     comp = result.comparison
     method = method or _best_method(result).method
     prof = comp.profiles[method]
+    # constrained layout places the colour bar under the (rotated) covariate names
     fig, ax = plt.subplots(figsize=(max(6.5, 0.65 * prof.shape[1] + 2.5),
-                                    0.55 * prof.shape[0] + 3.2))
+                                    0.55 * prof.shape[0] + 3.2), layout="constrained")
     vals = prof.to_numpy(dtype=float)
     lim = float(np.nanmax(np.abs(vals))) if np.isfinite(vals).any() else 1.0
     im = ax.imshow(vals, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
     ax.set_xticks(range(prof.shape[1]), [str(c) for c in prof.columns], rotation=40, ha="right")
     ax.set_yticks(range(prof.shape[0]), [str(a) for a in prof.index])
     # horizontal colour bar under the map: its label has the figure's full width
-    cbar = fig.colorbar(im, ax=ax, orientation="horizontal", fraction=0.08, pad=0.32,
-                        aspect=40)
+    cbar = fig.colorbar(im, ax=ax, location="bottom", fraction=0.08, aspect=40)
     cbar.set_label("group mean of the covariate, in holdout sd from the holdout mean",
                    fontsize=9)
     ax.set_title(f"Who {method} sends where: covariate profile of each assigned group",
