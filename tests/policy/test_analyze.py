@@ -66,3 +66,34 @@ def test_multiarm_labels_and_errors():
     with pytest.raises(TreatmentValueError, match="--control"):
         analyze_experiment(frame.assign(arm=frame["arm"].replace("holdout", "base")),
                            "arm", "outcome", sim.covariates, **SMALL)
+
+
+def test_effect_of_new_rows_follows_the_truth_and_the_fitted_encoding():
+    # fit on one sample, score fresh customers from the same process (truth known)
+    sim = simulate_experiment(3000, ate=0.5, heterogeneity=1.0, random_state=32)
+    region = np.array(["north", "south", "east"])[np.arange(3000) % 3]
+    frame = sim.frame.assign(region=region)
+    r = analyze_experiment(frame, "treatment", "outcome", [*sim.covariates, "region"],
+                           randomized=True, **SMALL)
+    new = simulate_experiment(1000, ate=0.5, heterogeneity=1.0, random_state=33)
+    rows = new.frame[sim.covariates].assign(region=np.array(["east", "north", "south"])[
+        np.arange(1000) % 3])
+    tau = r.effect(rows)
+    assert tau.shape == (1000,)
+    assert np.corrcoef(tau, new.tau[:, 0])[0, 1] > 0.8  # EconML's effect(X), on new rows
+    # the same as the fitted learner on the rows encoded as the analysis encoded its data
+    encoded = np.column_stack([rows[sim.covariates].to_numpy(),
+                               (rows["region"] == "north").to_numpy(float),
+                               (rows["region"] == "south").to_numpy(float)])
+    assert r.data.covariate_names[-2:] == ["region=north", "region=south"]
+    np.testing.assert_allclose(tau, r.learners[r.best_learner].effect(encoded))
+    np.testing.assert_allclose(r.effect(encoded, learner="t"), r.learners["t"].effect(encoded))
+    lo, hi = r.effect_interval(rows, learner="causal_forest")
+    cf = r.effect(rows, learner="causal_forest")
+    assert np.all(lo <= cf) and np.all(cf <= hi)
+    with pytest.raises(ModelError, match="without intervals"):
+        r.effect_interval(rows, learner="t")
+    with pytest.raises(Exception, match="'region' has level"):
+        r.effect(rows.assign(region="west"))
+    with pytest.raises(ModelError, match="encoded columns"):
+        r.effect(encoded[:, :3])
