@@ -53,6 +53,7 @@ TARGETS = {"categorical": 30.0, "docs": 90.0}
 
 def _extract(commit: str, where: Path) -> Path:
     """``src/`` of ``commit`` (``git archive``) under ``where``."""
+    where.mkdir(parents=True, exist_ok=True)
     archive = where / "src.tar"
     with open(archive, "wb") as fh:
         subprocess.run(["git", "archive", commit, "src"], cwd=REPO, stdout=fh, check=True)
