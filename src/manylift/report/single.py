@@ -286,6 +286,16 @@ def analyze_report(analysis, design=None, *, title: str | None = None,
                 f"Cross-fitted propensity scores, {main} vs {ctrl}.")
     page.figure(LovePlotDisplay.from_result(pos).plot().figure_,
                 "Standardized mean differences before and after inverse-propensity weighting.")
+    bal = a.data.balance
+    if bal is not None and len(bal):
+        worst = (bal.assign(abs_smd=bal["smd"].abs()).sort_values("abs_smd", ascending=False)
+                 .drop_duplicates(["arm", "column"]).sort_values(["arm", "column"]))
+        worst = worst[["arm", "column", "covariate", "smd", "p_value", "imbalanced"]]
+        note = ("checked: a column with |SMD| > 0.1 and p < 0.001 is refused unless allowed"
+                if a.data.randomized else "not enforced: the data are not declared randomized")
+        page.table(worst.rename(columns={"covariate": "worst level"}),
+                   caption=f"Randomization balance of each covariate, each arm against the "
+                           f"control ({note}).")
 
     # 2. ATE
     page.section("Average treatment effect",
