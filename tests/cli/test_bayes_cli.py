@@ -27,7 +27,7 @@ def hillstrom_run(tmp_path_factory):
     out = tmp / "run"
     rc = main(["bayes", str(path), "--treatment", "segment", "--outcome", "conversion",
                "--segment", "history_segment", "--covariates", "recency,history,mens,womens,newbie",
-               "--warmup", "400", "--draws", "400", "--cost", "0.1", "--margin", "40",
+               "--cost", "0.1", "--margin", "40",
                "--seed", "3", "--allow-duplicates", "--out", str(out)])
     return rc, path, out
 
@@ -143,7 +143,16 @@ def test_bayes_cli_on_counts_writes_segments_csv_and_shows_progress(categorical_
     res = json.loads((out / "results.json").read_text())
     assert res["data"]["covariates_source"] == "named"
     assert res["data"]["cells"]["hierarchical"] <= 7 * 2 * 8  # segments x arms x flag patterns
-    assert res["diagnostics"]["passed"]
+    # few cells: the cheap default of 1,000 + 1,000 iterations per chain
+    assert res["sampler"]["warmup"] == res["sampler"]["draws"] == 1000
+    diag = res["diagnostics"]
+    assert diag["rhat_max"] < 1.01 and diag["ess_bulk_min"] > 1000
+    # the verdict follows the thresholds, and a failed one is said on the terminal
+    ok = diag["rhat_max"] <= 1.01 and min(diag["ess_bulk_min"], diag["ess_tail_min"]) >= 400 \
+        and diag["divergences"] == 0
+    assert diag["passed"] == ok and bool(res["warnings"]) == (not ok)
+    if not ok:
+        assert "warning: The hierarchical model's sampler" in err or "warning: The pooled" in err
     seg = pd.read_csv(out / "segments.csv")
     assert list(seg.columns[:9]) == ["segment", "n", "n_treated", "n_control", "raw_lift",
                                      "uplift_mean", "uplift_lo", "uplift_hi", "p_positive"]

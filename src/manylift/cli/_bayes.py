@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
+from manylift._core.errors import ConvergenceWarning
 from manylift.cli._common import (
     add_single_data_options,
     covariates_arg,
@@ -65,12 +67,14 @@ def register(subparsers) -> None:
                    help="decision probability to test a segment more (default 0.7)")
     p.add_argument("--chains", dest="n_chains", type=int, default=4,
                    help="MCMC chains, n_chains (default 4)")
-    p.add_argument("--warmup", dest="n_warmup", type=int, default=500,
-                   help="warm-up iterations per chain, n_warmup (default 500)")
-    p.add_argument("--draws", dest="n_draws", type=int, default=500,
-                   help="kept draws per chain, n_draws (default 500)")
-    p.add_argument("--target-accept", type=float, default=0.9,
-                   help="NUTS target acceptance; raise it (0.95, 0.99) if there are divergences")
+    p.add_argument("--warmup", dest="n_warmup", type=int, default=None,
+                   help="warm-up iterations per chain, n_warmup (default: 1000 when the rows "
+                        "collapse to at most 5000 cells, else 400)")
+    p.add_argument("--draws", dest="n_draws", type=int, default=None,
+                   help="kept draws per chain, n_draws (default: 1000 when the rows collapse "
+                        "to at most 5000 cells, else 500)")
+    p.add_argument("--target-accept", type=float, default=0.95,
+                   help="NUTS target acceptance (default 0.95); raise it to 0.99 if there are divergences")
     p.add_argument("--sample", type=int, default=None, metavar="N",
                    help="fit on a random subsample of N rows (seeded) to save time")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -94,13 +98,17 @@ def run(args) -> int:
         allow_duplicates=args.allow_duplicates, sample=args.sample, random_state=args.seed,
         where="bayes")
     print(describe_covariates(data), file=sys.stderr)
-    decision = bayes_decisioning(
-        data, cost=args.cost, margin=args.margin,
-        thresholds=TierThresholds(target=args.target_threshold, test_more=args.test_threshold),
-        n_chains=args.n_chains, n_warmup=args.n_warmup, n_draws=args.n_draws,
-        target_accept=args.target_accept, sample=args.sample, random_state=args.seed,
-        progress=not args.quiet,
-    )
+    with warnings.catch_warnings():
+        # the sampler's warnings are printed once below, from decision.warnings
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        decision = bayes_decisioning(
+            data, cost=args.cost, margin=args.margin,
+            thresholds=TierThresholds(target=args.target_threshold,
+                                      test_more=args.test_threshold),
+            n_chains=args.n_chains, n_warmup=args.n_warmup, n_draws=args.n_draws,
+            target_accept=args.target_accept, sample=args.sample, random_state=args.seed,
+            progress=not args.quiet,
+        )
     for message in decision.warnings:
         print(f"warning: {message}", file=sys.stderr)
     out = Path(args.out)

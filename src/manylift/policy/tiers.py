@@ -404,7 +404,7 @@ class BayesDecision:
 
 def bayes_decisioning(data, *, treatment=None, outcome=None, segment=None, covariates=None,
                       control=None, family="auto", cost=None, margin=None, thresholds=None,
-                      priors=None, n_chains=4, n_warmup=500, n_draws=500, target_accept=0.9,
+                      priors=None, n_chains=4, n_warmup=None, n_draws=None, target_accept=0.95,
                       sample=None, allow_imbalanced=(), allow_duplicates=None, random_state=0,
                       n_predictive=500, progress=False) -> BayesDecision:
     """Bayesian campaign decisioning for one experiment with segments.
@@ -432,8 +432,11 @@ def bayes_decisioning(data, *, treatment=None, outcome=None, segment=None, covar
         the tiers use P(uplift > cost / margin).
     thresholds : TierThresholds, default=None
     priors : BayesPriors, default=None
-    n_chains, n_warmup, n_draws : int, default=4, 500, 500
-    target_accept : float, default=0.9
+    n_chains : int, default=4
+    n_warmup, n_draws : int or None, default=None
+        Per chain; ``None``: 1,000 + 1,000 for a design of few cells (categorical
+        covariates), 400 + 500 otherwise (see :class:`BayesianUplift`).
+    target_accept : float, default=0.95
     sample : int, default=None
         Fit a seeded random subsample of this many rows.
     allow_imbalanced, allow_duplicates
@@ -487,8 +490,13 @@ def bayes_decisioning(data, *, treatment=None, outcome=None, segment=None, covar
         for model in ("pooled", "hierarchical"):
             est = BayesianUplift(model=model, **common)
             d = build_design(prepared, hierarchical=model == "hierarchical")
-            prog.stage(f"{model} model: NUTS, {n_chains} chains x ({n_warmup} warm-up + "
-                       f"{n_draws} draws) on {d.n_cells:,} cells of identical rows "
+            from manylift.single.bayes.model import SMALL_DESIGN_CELLS
+
+            small = d.n_cells <= SMALL_DESIGN_CELLS
+            warm = n_warmup if n_warmup is not None else (1000 if small else 400)
+            draws = n_draws if n_draws is not None else (1000 if small else 500)
+            prog.stage(f"{model} model: NUTS, {n_chains} chains x ({warm} warm-up + "
+                       f"{draws} draws) on {d.n_cells:,} cells of identical rows "
                        f"({d.n_rows:,} rows)")
             fits[model] = est._fit_design(d, prepared.covariates_source)
     for w in caught:
@@ -518,7 +526,8 @@ def bayes_decisioning(data, *, treatment=None, outcome=None, segment=None, covar
         "cells": {"pooled": pooled.design_.n_cells, "hierarchical": d.n_cells},
         "rows_in_file": prepared.rows_in, "sample": sample,
         "priors": priors.to_dict() | {"intercept_loc_used": hier.intercept_loc_},
-        "sampler": {"chains": n_chains, "warmup": n_warmup, "draws": n_draws,
+        "sampler": {"chains": n_chains, "warmup": hier.n_warmup_, "draws": hier.n_draws_,
+                    "warmup_pooled": pooled.n_warmup_, "draws_pooled": pooled.n_draws_,
                     "target_accept": target_accept, "seed": random_state,
                     "seconds": seconds, "chain_method": hier.chain_method},
     }

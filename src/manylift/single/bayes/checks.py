@@ -24,7 +24,9 @@ __all__ = ["BayesDiagnostics", "PredictiveCheck", "diagnose", "predictive_check"
 
 
 def sigmoid(x):
-    return 0.5 * (1.0 + np.tanh(0.5 * x))  # overflow-free logistic
+    from scipy.special import expit
+
+    return expit(x)  # overflow-free logistic
 
 
 @dataclass(frozen=True, eq=False)
