@@ -7,7 +7,8 @@ import pytest
 
 MODULES = [
     "manylift.single.data", "manylift.single.progress", "manylift.data.datasets",
-    "manylift.personalize._bootstrap", "manylift.single.positivity", "manylift.single.ate",
+    "manylift.personalize._bootstrap", "manylift.single.bayes.model", "manylift.policy.tiers",
+    "manylift.single.positivity", "manylift.single.ate",
     "manylift.single.learners", "manylift.single.validation", "manylift.policy.rules",
     "manylift.policy.profit", "manylift.policy.tree", "manylift.design.power",
     "manylift.simulate.single",
