@@ -337,7 +337,8 @@ def random_assignment(model, groups) -> np.ndarray:
 
 
 def compare_policies_many(outcome, treatment, propensity, priorities, *, cost=None,
-                          groups=None, weights=None, mu=None) -> PolicyComparison:
+                          groups=None, weights=None, mu=None,
+                          policies=("company", "random", "model")) -> PolicyComparison:
     """IPW (or AIPW) values of three policies per priority vector (e.g. per posterior draw).
 
     - *company*: as randomized (assignment = propensity), whose IPW value is
@@ -366,6 +367,8 @@ def compare_policies_many(outcome, treatment, propensity, priorities, *, cost=No
         are then AIPW with mu0 = mu1 = mu, i.e. IPW of the outcome centred at mu
         (unbiased like IPW, with far less variance when outcomes sit far from 0).
         The company's value is the (weighted) mean outcome either way.
+    policies : sequence of str, default=("company", "random", "model")
+        Which policies to evaluate (the others are absent from the result).
 
     Returns
     -------
@@ -390,20 +393,30 @@ def compare_policies_many(outcome, treatment, propensity, priorities, *, cost=No
         gamma0, gamma1 = _binary_gammas(y, t, e, None, None, "ipw", "compare_policies_many")
     else:
         gamma0, gamma1 = _binary_gammas(y, t, e, mu, mu, "aipw", "compare_policies_many")
+    for name in policies:
+        check_in("policies", name, ("company", "random", "model"), "compare_policies_many")
     pi_model = (tau > c[None, :]).astype(float)
-    pi_random = random_assignment(pi_model, np.zeros(n, np.int64) if groups is None else groups)
+    pi = {"company": e, "model": pi_model}
+    if "random" in policies:
+        pi["random"] = random_assignment(pi_model,
+                                         np.zeros(n, np.int64) if groups is None else groups)
+    wsum = None if w is None else w.sum(axis=1)
 
     def mean(x):  # (D, n) or (n,) -> (D,)
         if w is None:
             return np.broadcast_to(np.mean(x, axis=-1), (D,)).astype(float)
-        return np.sum(w * x, axis=1) / w.sum(axis=1)
+        if x.ndim == 1:
+            return (w @ x) / wsum
+        return np.einsum("ij,ij->i", w, x) / wsum
 
-    value, net = {}, {}
-    for name, pi in (("company", e), ("random", pi_random), ("model", pi_model)):
-        value[name] = mean(pi * gamma1 + (1 - pi) * gamma0)
-        net[name] = value[name] - mean(pi * c)
-    share = {"company": np.full(D, float(np.mean(e))), "random": pi_model.mean(axis=1),
-             "model": pi_model.mean(axis=1)}
+    # value = mean(Gamma0) + mean(pi (Gamma1 - Gamma0)): one (D, n) product per policy
+    base, lift = mean(gamma0), gamma1 - gamma0
+    value, net, share = {}, {}, {}
+    for name in policies:
+        value[name] = base + mean(pi[name] * lift)
+        net[name] = value[name] - mean(pi[name] * c)
+        share[name] = (np.full(D, float(np.mean(e))) if name == "company"
+                       else pi_model.mean(axis=1))
     return PolicyComparison(value, net, share)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,6 +12,7 @@ from manylift._core.errors import TooFewUnitsError
 from manylift.data.experiment import ExperimentData
 from manylift.features.exposure import ExposureFeatures, FeatureArrays
 from manylift.features.holdout import holdout_split
+from manylift.pooled.holdout import HoldoutArrays, make_holdout_arrays
 from manylift.sampler.design import CategoricalTerm, Design, build_design
 
 __all__ = ["ModelInputs", "build_inputs", "compact_codes"]
@@ -87,6 +89,7 @@ class ModelInputs:
     customer_index: np.ndarray  # all rows -> 0..n-1
     customer_ids: np.ndarray  # n
     level_maps: dict  # "cell"/"activity": {original level: merged level}
+    holdout_arrays: HoldoutArrays | None = None  # the holdout rows' data, built once
 
 
 def build_inputs(data: ExperimentData, *, holdout_min_rows: int = 6, holdout: bool = True,
@@ -109,7 +112,8 @@ def build_inputs(data: ExperimentData, *, holdout_min_rows: int = 6, holdout: bo
     hold = (holdout_split(cust_idx, holdout_min_rows, random_state) if holdout
             else np.zeros(len(f), bool))
     cal = ~hold
-    fe = features or ExposureFeatures()
+    # a clone: the caller's features object is never fitted in place (scikit-learn's rule)
+    fe = copy.deepcopy(features) if features is not None else ExposureFeatures()
     fe.fit(f, data.covariates, data.activity_col, rows=cal)
     fa = fe.transform(f)
     treated = f["treated"].to_numpy()
@@ -154,5 +158,9 @@ def build_inputs(data: ExperimentData, *, holdout_min_rows: int = 6, holdout: bo
     design = build_design(y[cal] - y_mean, cust_cal, len(cust_ids), w[cal], X[cal],
                           dense[cal], dense_names, terms, list(data.covariates),
                           random_intercept=random_intercept)
-    return ModelInputs(design, fe, fa, hold, codes, levels, y_mean, cust_idx.astype(np.int64),
-                       np.asarray(cust_ids), {"cell": cell_map, "activity": act_map})
+    customer_index = cust_idx.astype(np.int64)
+    arrays = make_holdout_arrays(f, hold, campaigns=data.campaigns,
+                                 campaign_attributes=data.campaign_attributes, codes=codes,
+                                 prop_treated=prop, customer_index=customer_index)
+    return ModelInputs(design, fe, fa, hold, codes, levels, y_mean, customer_index,
+                       np.asarray(cust_ids), {"cell": cell_map, "activity": act_map}, arrays)

@@ -763,7 +763,10 @@ def _overlap_section(page: Page, r: dict) -> None:
     from manylift.design.overlap import OverlapResult
     from manylift.report.overlap import add_overlap_section
 
-    add_overlap_section(page, OverlapResult.from_dict(ov))
+    # the run's seed draws the same layout as the run's community detection used
+    seed = (r.get("sampler") or {}).get("seed")
+    add_overlap_section(page, OverlapResult.from_dict(ov),
+                        random_state=int(seed) if isinstance(seed, int) else 0)
 
 
 def _sampler_section(page: Page, r: dict, idata) -> None:
