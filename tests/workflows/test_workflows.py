@@ -218,3 +218,21 @@ def test_memory_of_2_chains_x_2000_draws_at_20k_customers(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     peak = float(out.stdout.strip().splitlines()[-1])
     assert peak < 1.0, peak
+
+
+def test_campaign_codes_equal_the_string_codes_they_replace(small):
+    from manylift.pooled.build import campaign_codes, compact_codes
+
+    data, fit = small
+    f = data.frame
+    cal = ~fit.inputs.holdout
+    codes, levels = campaign_codes(f["campaign_id"], cal)
+    want_codes, want_levels = compact_codes(f["campaign_id"].astype(str).to_numpy(), cal)
+    np.testing.assert_array_equal(codes, want_codes)
+    assert list(levels) == list(want_levels) and all(isinstance(v, str) for v in levels)
+    # a campaign seen only in the holdout gets -1
+    hold_only = np.where(cal, f["campaign_id"].astype(str), "K_new")
+    import pandas as pd
+
+    c2, l2 = campaign_codes(pd.Series(hold_only), cal)
+    assert (c2[~cal] == -1).all() and "K_new" not in set(l2)

@@ -15,7 +15,7 @@ from manylift.features.holdout import holdout_split
 from manylift.pooled.holdout import HoldoutArrays, make_holdout_arrays
 from manylift.sampler.design import CategoricalTerm, Design, build_design
 
-__all__ = ["ModelInputs", "build_inputs", "compact_codes"]
+__all__ = ["ModelInputs", "build_inputs", "campaign_codes", "compact_codes"]
 
 TERMS = ("campaign", "week", "cell", "activity")
 
@@ -27,6 +27,21 @@ def compact_codes(values: np.ndarray, calibration: np.ndarray):
     index = pd.Index(levels)
     codes = index.get_indexer(values)
     return codes.astype(np.int64), levels
+
+
+def campaign_codes(column: pd.Series, calibration: np.ndarray):
+    """:func:`compact_codes` of the campaign column (labels as strings, in order of first
+    appearance in calibration; numeric ids sorted), without a Python string per row:
+    factorized once, then only the distinct labels are converted."""
+    if pd.api.types.is_numeric_dtype(column):
+        return compact_codes(column.to_numpy(), calibration)
+    codes_all, uniques = pd.factorize(column, sort=False)
+    first = pd.unique(codes_all[np.asarray(calibration, bool)])
+    first = first[first >= 0]
+    lookup = np.full(len(uniques) + 1, -1, np.int64)  # the last slot catches missing (-1)
+    lookup[first] = np.arange(first.size)
+    levels = np.asarray([str(v) for v in np.asarray(uniques, dtype=object)[first]], dtype=object)
+    return lookup[codes_all], levels
 
 
 def merge_sparse_levels(values: np.ndarray, treated: np.ndarray, neighbours, min_rows: int = 20):
@@ -122,14 +137,13 @@ def build_inputs(data: ExperimentData, *, holdout_min_rows: int = 6, holdout: bo
     act_map, _ = merge_sparse_levels(fa.activity[cal], treated[cal],
                                      lambda a: [a - 1, a + 1], min_level_rows)
     raw = {
-        "campaign": f["campaign_id"].astype(str).to_numpy() if not
-        pd.api.types.is_numeric_dtype(f["campaign_id"]) else f["campaign_id"].to_numpy(),
         "week": f["week"].to_numpy(),
         "cell": np.array([cell_map.get(int(c), -1) for c in range(fe.n_cells)])[fa.cell],
         "activity": np.array([act_map.get(int(a), -1) for a in range(fe.n_activity_bins)])[fa.activity],
     }
     codes, levels = {}, {}
-    for t in TERMS:
+    codes["campaign"], levels["campaign"] = campaign_codes(f["campaign_id"], cal)
+    for t in TERMS[1:]:
         codes[t], levels[t] = compact_codes(raw[t], cal)
     for t in ("campaign", "week"):
         if len(levels[t]) < 2:

@@ -155,6 +155,15 @@ class StreamingCustomers:
         return np.sqrt(self.m2 / c)
 
 
+def _peak_rss_gib() -> float:
+    """Peak resident memory of this process so far (GiB; Linux reports KiB, macOS bytes)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (2**30 if sys.platform == "darwin" else 2**20)
+
+
 def spool_path_for(checkpoint: str | os.PathLike) -> Path:
     """Where a run with this checkpoint spools its holdout draws (``<name>.holdout_uI.f32``)."""
     ck = Path(checkpoint)
@@ -312,8 +321,10 @@ class PooledModel:
                                         len(inputs.levels["week"]), n),
         }
         t_features = time.perf_counter() - t0
+        peak_features = _peak_rss_gib()
         backend = get_backend(self.backend, design, spec, settings.n_chains)
         t_compile = _compile(backend, settings.n_chains, log)
+        peak_compile = _peak_rss_gib()
         hold_cust = inputs.customer_index[inputs.holdout]
         acc = StreamingCustomers(n, groups, hold_cust, settings.n_chains, settings.n_draws,
                                  self.max_functional_draws, design.ui_index,
@@ -336,6 +347,8 @@ class PooledModel:
         fit = self.fit_class(model=self, data=data, inputs=inputs, run=run, customers=acc,
                              spec=getattr(backend, "spec", spec))
         fit.timings = {"features": t_features, "compile": t_compile, "sampling": run.seconds}
+        fit.peak_rss_after = {"features": peak_features, "compile": peak_compile,
+                              "sampling": _peak_rss_gib()}
         return fit
 
     @property

@@ -792,13 +792,19 @@ def _sampler_section(page: Page, r: dict, idata) -> None:
         page.note(f"Warning: {w}")
     t = r.get("timings") or {}
     if t:
-        rows = [{"stage": k.replace("_", " "), "seconds": float(v)} for k, v in t.items()
-                if k not in ("total", "post_sampling") and isinstance(v, int | float)]
-        mem = (r.get("memory") or {}).get("peak_rss_gib")
-        page.table(pd.DataFrame(rows), f"Run time by stage: {fmt_num(t.get('total'))} s in all, "
-                   f"{fmt_num(t.get('post_sampling'))} s after sampling"
+        # only the stages before the report: results.json gets the report's own time (and the
+        # total) after rendering, and rendering the folder again must give the same bytes
+        late = ("save", "report", "total", "post_sampling")
+        before = {k: float(v) for k, v in t.items()
+                  if k not in late and isinstance(v, int | float)}
+        peaks = [float(v) for k, v in ((r.get("memory") or {}).get("peak_rss_gib_after")
+                                       or {}).items() if k not in late and v is not None]
+        mem = max(peaks) if peaks else None
+        page.table(pd.DataFrame([{"stage": k.replace("_", " "), "seconds": v}
+                                 for k, v in before.items()]),
+                   f"Run time by stage: {fmt_num(sum(before.values()))} s before saving"
                    + (f"; peak memory {fmt_num(mem)} GiB" if mem is not None else "")
-                   + " (the report's own rendering time is in results.json).")
+                   + " (results.json has the report's own time, the total and the peak).")
     if idata is not None:
         import matplotlib.pyplot as plt
 

@@ -41,14 +41,21 @@ class Stages:
 
     def __init__(self, log=print, quiet_below: float = 1.0):
         self.seconds: dict[str, float] = {}
+        self.peak_after: dict[str, float] = {}  # the process's peak memory when a stage ended
         self.log = log
         self.quiet_below = quiet_below
         self.t0 = time.perf_counter()
 
     def add(self, name: str, seconds: float, what: str | None = None) -> None:
         self.seconds[name] = self.seconds.get(name, 0.0) + float(seconds)
+        self.peak_after[name] = peak_rss_gib()
         if seconds >= self.quiet_below:
             self.log(f"  {what or name}: {seconds:.1f} s")
+
+    def memory(self) -> dict:
+        """``peak_rss_gib`` and ``peak_rss_gib_after`` each stage (the stage whose value
+        jumps is where the peak was reached)."""
+        return {"peak_rss_gib": peak_rss_gib(), "peak_rss_gib_after": dict(self.peak_after)}
 
     @contextmanager
     def __call__(self, name: str, what: str | None = None):
@@ -115,6 +122,7 @@ def analyse(fit, out: str | Path, *, seed: int | None = None, stages: Stages | N
             st.add(k, v, {"features": "features and holdout split",
                           "compile": "compiling the sampler",
                           "sampling": "sampling"}.get(k))
+            st.peak_after[k] = (getattr(fit, "peak_rss_after", None) or {}).get(k)
     seed = int(fit.model.random_state if seed is None else seed)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -148,14 +156,14 @@ def analyse(fit, out: str | Path, *, seed: int | None = None, stages: Stages | N
     results.update(extra or {})
     with st("save", "saving results"):
         results["timings"] = st.timings()
-        results["memory"] = {"peak_rss_gib": peak_rss_gib()}
+        results["memory"] = st.memory()
         fit.save(out, results=results)
     if report is not None:
         with st("report"):
             pooled_report(out, out / report)
     # the final timings (report and total included) and the peak memory of the whole command
     results["timings"] = st.timings()
-    results["memory"] = {"peak_rss_gib": peak_rss_gib()}
+    results["memory"] = st.memory()
     write_json(out / "results.json", results)
     return results
 
