@@ -726,21 +726,30 @@ def propensity_bins(campaign_share: np.ndarray, campaign_id: np.ndarray, n_bins:
 _METRICS = ("value", "net_value")
 
 
-def _policy_block(a: HoldoutArrays, tau: np.ndarray, w: np.ndarray, rows: np.ndarray,
-                  cost: np.ndarray | None) -> dict:
-    """Per-draw values of the three policies on ``rows``, with and without the weights."""
-    args = (a.outcome[rows], a.treatment[rows], a.propensity[rows], tau[:, rows])
-    kw = {"cost": None if cost is None else cost[rows], "groups": a.intervention[rows],
-          "mu": None if a.baseline is None else a.baseline[rows]}
-    boot = compare_policies_many(*args, weights=w[:, rows], **kw)
+def _policy_blocks(a: HoldoutArrays, tau: np.ndarray, w: np.ndarray, subsets: dict,
+                   cost: np.ndarray | None) -> dict:
+    """Per subset, per-draw values of the three policies, with and without the weights."""
+    args = (a.outcome, a.treatment, a.propensity, tau)
+    kw = {"cost": cost, "groups": a.intervention, "mu": a.baseline,
+          "subsets": {key: _mask(rows, a.n_rows) for key, rows in subsets.items()}}
+    boot = compare_policies_many(*args, weights=w, **kw)
     model_only = compare_policies_many(*args, **kw)
     out = {}
-    for pol in ("company", "random", "model"):
-        out[pol] = {"share_targeted": boot.share_targeted[pol]}
-        for m in _METRICS:
-            out[pol][m] = getattr(boot, m)[pol]
-            out[pol][m + "_model_only"] = getattr(model_only, m)[pol]
+    for key in subsets:
+        t = {}
+        for pol in ("company", "random", "model"):
+            t[pol] = {"share_targeted": boot[key].share_targeted[pol]}
+            for m in _METRICS:
+                t[pol][m] = getattr(boot[key], m)[pol]
+                t[pol][m + "_model_only"] = getattr(model_only[key], m)[pol]
+        out[key] = t
     return out
+
+
+def _mask(rows: np.ndarray, n: int) -> np.ndarray:
+    m = np.zeros(n, bool)
+    m[rows] = True
+    return m
 
 
 def _finish_table(blocks: list[dict], rows: int) -> dict:
@@ -879,10 +888,9 @@ def evaluate_policies(fit, cost="auto", components: HoldoutComponents | None = N
         subsets[("prop", lab)] = np.flatnonzero(bins == k)
     parts: dict = {key: [] for key in subsets}
     for sl in progress_blocks(h.blocks(), h, progress, "policy values"):
-        tau = h.block(sl).tau_hat()
-        w = h.weights(sl)
-        for key, rows in subsets.items():
-            parts[key].append(_policy_block(a, tau, w, rows, c))
+        tables = _policy_blocks(a, h.block(sl).tau_hat(), h.weights(sl), subsets, c)
+        for key in subsets:
+            parts[key].append(tables[key])
     tables = {key: _finish_table(parts[key], int(rows.size)) for key, rows in subsets.items()}
     by_attr: dict = {}
     by_bin: dict = {}
