@@ -11,14 +11,16 @@ the PATH.  For each size, in the same run and one after the other:
 
 1. a simulated program (140 campaigns, 96 weeks, about 28 rows per customer, as
    in the source study) and its ``Design`` (``build_inputs``: holdout rows out);
-2. manylift's seconds per sweep of the full pooled model of DESIGN.md section 4
-   (crossed campaign and week effects and their treatment interactions, cells,
-   activity bins, customer effects on [W, X]; one chain, default moves) with the
+2. manylift's seconds per sweep of the full pooled model (docs/pooled.md: crossed
+   campaign and week effects and their treatment interactions, cells, activity
+   bins, customer effects on [1, W, X] (the default, with the customer random
+   intercept) and on [W, X] (the source study's, without it), each timed in the same
+   run; one chain, default moves) with the
    numba backend (all cores; the median of 3 blocks' mean seconds per sweep, after
    10 warm-up sweeps) and with the numpy reference (one core);
 3. bayesm's ``rhierLinearModel`` on the nearest comparable problem: one
-   regression per customer of the same centred outcome on the same 4 columns
-   that carry manylift's customer effects (R_i = [W, X_i]), same customers and
+   regression per customer of the same centred outcome on the same q columns
+   that carry manylift's customer effects (R_i = [1, W, X_i] or [W, X_i]), same customers and
    rows, beta_i ~ N(Delta' z_i, Vbeta) with z_i = 1, Vbeta ~ IW, per-customer
    error variances, bayesm's default priors.  The data go to R through a
    temporary CSV; ``benchmarks/bayesm_peer.R`` times only the sampler call
@@ -111,47 +113,68 @@ def run_bayesm(design, iterations: int, short: int, tmpdir: Path) -> dict:
     return res
 
 
-def run_size(n_customers: int, args, tmpdir: Path) -> dict:
+def run_model(design, args, tmpdir: Path) -> dict:
+    """manylift (numba, numpy) and bayesm on one design."""
     from manylift.sampler.gibbs_numba import NumbaBackend
 
-    print(f"\n== {n_customers:,} customers ==", flush=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        data, _ = simulate_program(n_customers, args.campaigns, args.weeks,
-                                   random_state=args.seed)
-        design = build_inputs(data).design
-    del data
-    print(repr(design), flush=True)
-    res = {"size": {"customers": design.n_customers, "rows": design.n_rows, "K": design.K,
-                    "q": design.q, "rows_per_customer": round(design.n_rows
-                                                              / design.n_customers, 2),
-                    "campaigns": args.campaigns, "weeks": args.weeks},
+    res = {"q": design.q, "random_coefficients": list(design.r_names),
            "load_before": load_average()}
     ns = args.numba_sweeps or int(max(20, min(200, 4e7 / design.n_rows)))
     numba_s, blocks = _time_backend(NumbaBackend(design, ModelSpec(), 1), ns)
     res["manylift_numba"] = {"seconds_per_sweep": numba_s, "sweeps_timed": ns,
                              "seconds_per_sweep_blocks": blocks,
                              "threads": int(__import__("numba").get_num_threads())}
-    print(f"manylift numba: {numba_s * 1e3:.2f} ms/sweep", flush=True)
+    print(f"manylift numba (q = {design.q}): {numba_s * 1e3:.2f} ms/sweep", flush=True)
     if not args.skip_numpy:
         nn = args.numpy_sweeps or int(max(3, min(30, 5e6 / design.n_rows)))
         numpy_s, _ = _time_backend(NumpyBackend(design, ModelSpec(), 1), nn, warm=1, blocks=1)
         res["manylift_numpy"] = {"seconds_per_sweep": numpy_s, "sweeps_timed": nn}
-        print(f"manylift numpy: {numpy_s * 1e3:.2f} ms/sweep", flush=True)
-    b = run_bayesm(design, args.bayesm_iterations, args.bayesm_short, tmpdir)
-    res["bayesm"] = b
-    print(f"bayesm: {b['seconds_per_iteration'] * 1e3:.2f} ms/iteration "
-          f"({b['seconds_per_iteration_incl_setup'] * 1e3:.2f} incl. setup)", flush=True)
-    per = b["seconds_per_iteration"]
-    nthreads = res["manylift_numba"]["threads"]
-    res["ratio"] = {"bayesm_over_numba": per / numba_s,
-                    "bayesm_over_numba_per_core": per / (numba_s * nthreads),
-                    "bayesm_incl_setup_over_numba": b["seconds_per_iteration_incl_setup"]
-                    / numba_s}
-    if "manylift_numpy" in res:
-        res["ratio"]["bayesm_over_numpy"] = per / res["manylift_numpy"]["seconds_per_sweep"]
+        print(f"manylift numpy (q = {design.q}): {numpy_s * 1e3:.2f} ms/sweep", flush=True)
+    if not args.skip_bayesm:
+        b = run_bayesm(design, args.bayesm_iterations, args.bayesm_short, tmpdir)
+        res["bayesm"] = b
+        print(f"bayesm (q = {design.q}): {b['seconds_per_iteration'] * 1e3:.2f} ms/iteration "
+              f"({b['seconds_per_iteration_incl_setup'] * 1e3:.2f} incl. setup)", flush=True)
+        per = b["seconds_per_iteration"]
+        nthreads = res["manylift_numba"]["threads"]
+        res["ratio"] = {"bayesm_over_numba": per / numba_s,
+                        "bayesm_over_numba_per_core": per / (numba_s * nthreads),
+                        "bayesm_incl_setup_over_numba": b["seconds_per_iteration_incl_setup"]
+                        / numba_s}
+        if "manylift_numpy" in res:
+            res["ratio"]["bayesm_over_numpy"] = per / res["manylift_numpy"]["seconds_per_sweep"]
+        print(f"ratios (q = {design.q}): {res['ratio']}", flush=True)
     res["load_after"] = load_average()
-    print(f"ratios: {res['ratio']}", flush=True)
+    return res
+
+
+def run_size(n_customers: int, args, tmpdir: Path) -> dict:
+    print(f"\n== {n_customers:,} customers ==", flush=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data, _ = simulate_program(n_customers, args.campaigns, args.weeks,
+                                   random_state=args.seed)
+    res: dict = {}
+    # the default model (customer random intercept, q = k + 2) and the source study's
+    # (q = k + 1), on the same data in the same run: the cost of the extra coordinate
+    for label, ri in (("with_intercept", True), ("without_intercept", False)):
+        design = build_inputs(data, random_intercept=ri).design
+        print(repr(design), flush=True)
+        res.setdefault("size", {"customers": design.n_customers, "rows": design.n_rows,
+                                "K": design.K, "rows_per_customer": round(
+                                    design.n_rows / design.n_customers, 2),
+                                "campaigns": args.campaigns, "weeks": args.weeks})
+        res[label] = run_model(design, args, tmpdir)
+        del design
+    del data
+    a, b = res["with_intercept"], res["without_intercept"]
+    res["intercept_cost"] = {
+        "numba_seconds_ratio": a["manylift_numba"]["seconds_per_sweep"]
+        / b["manylift_numba"]["seconds_per_sweep"]}
+    if "bayesm" in a:
+        res["intercept_cost"]["bayesm_seconds_ratio"] = (a["bayesm"]["seconds_per_iteration"]
+                                                         / b["bayesm"]["seconds_per_iteration"])
+    print(f"cost of the intercept: {res['intercept_cost']}", flush=True)
     return res
 
 
@@ -166,9 +189,11 @@ def main(argv=None) -> int:
     p.add_argument("--numba-sweeps", type=int, default=None)
     p.add_argument("--numpy-sweeps", type=int, default=None)
     p.add_argument("--skip-numpy", action="store_true")
+    p.add_argument("--skip-bayesm", action="store_true",
+                   help="time manylift only (both models), without R")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/bayesm.json"))
     args = p.parse_args(argv)
-    if shutil.which("Rscript") is None:
+    if shutil.which("Rscript") is None and not args.skip_bayesm:
         print("Rscript not found: install R and bayesm (apt-get install r-cran-bayesm).",
               file=sys.stderr)
         return 2

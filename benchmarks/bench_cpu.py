@@ -45,6 +45,9 @@ def main() -> None:
     ap.add_argument("--numpy-sweeps", type=int, default=2)
     ap.add_argument("--max-joint-cells", type=int, nargs="+", default=[1024, 1 << 16],
                     help="joint-cell layouts of the numba pass to time (the first is the default)")
+    ap.add_argument("--random-intercept", choices=["on", "off", "both"], default="both",
+                    help="time the default model (customer random intercept, q = k + 2), the "
+                         "source study's (off, q = k + 1) or both on the same data (default)")
     ap.add_argument("--out", default="benchmarks/results/cpu.json")
     args = ap.parse_args()
 
@@ -64,7 +67,10 @@ def main() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         data, _ = simulate_program(args.customers, args.campaigns, args.weeks, random_state=0)
-        design = build_inputs(data).design
+        design = build_inputs(data, random_intercept=args.random_intercept == "on").design
+        if args.random_intercept == "both":  # the source study's model on the same data too
+            design = build_inputs(data, random_intercept=True).design
+            other = build_inputs(data, random_intercept=False).design
     del data
     t_build = time.perf_counter() - t0
     N, n = design.n_rows, design.n_customers
@@ -133,6 +139,27 @@ def main() -> None:
     results["distance_to_floor"] = best / results["bandwidth_floor_seconds"]
     print(f"floor {results['bandwidth_floor_seconds'] * 1e3:.1f} ms ({bytes_sweep / 1e9:.2f} GB at "
           f"{bw:.1f} GB/s); peak RSS {results['peak_rss_GiB']:.1f} GiB")
+    if args.random_intercept == "both":
+        # the cost of the extra coordinate: the same sweeps on the design without it
+        with threadpool_limits(1, user_api="blas"):
+            nb4 = NumbaBackend(other, spec, 1, max_joint_cells=args.max_joint_cells[0])
+            nb4.init(np.random.SeedSequence(0).spawn(1))
+            nb4.run(1)
+            base = {}
+            for threads in sorted({1, threads_all}):
+                numba.set_num_threads(threads)
+                ts = time_sweeps(nb4, args.sweeps)
+                base[f"numba_{threads}_threads"] = {"seconds_min": min(ts),
+                                                     "seconds_median": float(np.median(ts))}
+                print(f"without the intercept (q = {other.q}), {threads} thread(s): "
+                      f"{min(ts) * 1e3:.1f} ms per sweep (min)", flush=True)
+            numba.set_num_threads(threads_all)
+        results["without_intercept"] = {"q": other.q, **base}
+        results["intercept_cost"] = {
+            f"numba_{t}_threads_seconds_ratio": results[f"numba_{t}_threads"]["seconds_min"]
+            / base[f"numba_{t}_threads"]["seconds_min"] for t in sorted({1, threads_all})}
+        print(f"cost of the intercept (q = {design.q} over q = {other.q}): "
+              f"{results['intercept_cost']}", flush=True)
     write_json(args.out, results)
 
 

@@ -9,7 +9,7 @@ Usage::
 One simulated program (``simulate_program``), one ``Design`` (``build_inputs``),
 and, in the same process, one after the other:
 
-1. **NumPyro NUTS** on the pooled model of DESIGN.md section 4 written in
+1. **NumPyro NUTS** on the pooled model of docs/pooled.md written in
    NumPyro (:func:`make_numpyro_model`): the same Design arrays, the same
    priors (theta ~ N(0, 1000 I); 1/sigma^2 ~ Gamma(0.1, scale 10);
    Omega^-1 ~ Wishart(q + 2, I), put on the Cholesky factor L of the precision
@@ -82,7 +82,7 @@ def numpyro_arrays(design: Design, fixed: str = "gather") -> dict:
 
 
 def make_numpyro_model(design: Design, spec: ModelSpec | None = None, fixed: str = "gather"):
-    """The pooled model of DESIGN.md section 4 as a NumPyro model ``model(arrays)``.
+    """The pooled model of docs/pooled.md as a NumPyro model ``model(arrays)``.
 
     ``F theta`` is computed as in :meth:`Design.F_dot`, by gathers: the dense
     columns times their coefficients plus, per categorical term, the

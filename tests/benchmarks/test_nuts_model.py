@@ -35,7 +35,7 @@ def _design():
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        data, _ = simulate_program(60, 6, 10, random_state=3)
+        data, _ = simulate_program(60, 6, 10, mode="model", random_state=3)
         return build_inputs(data).design
 
 

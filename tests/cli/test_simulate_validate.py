@@ -150,6 +150,41 @@ def test_validate_missing_column_names_the_option(tmp_path, capsys):
 def test_validate_unreadable_file_exits_2(tmp_path, capsys):
     assert main(["validate", str(tmp_path / "nope.csv")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    # unreadable content (random bytes) is "could not be read" too: status 2, as documented
+    for name in ("junk.csv.gz", "junk.parquet"):
+        path = tmp_path / name
+        path.write_bytes(np.random.default_rng(0).bytes(4096))
+        assert main(["validate", str(path)]) == 2
+        assert "Could not read" in capsys.readouterr().err
+
+
+def test_validate_flags_an_extreme_outcome_with_its_row(tmp_path, simulated, capsys):
+    exp = pd.read_parquet(simulated / "exposures.parquet")
+    exp.loc[7, "outcome"] = 1e308
+    path = tmp_path / "extreme.parquet"
+    exp.to_parquet(path)
+    assert main(["validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "[ExtremeValueError]" in out and "'outcome'" in out and "row(s) 7" in out
+
+
+def test_validate_prints_the_balance_table_and_flags_a_post_treatment_column(tmp_path, capsys):
+    assert main(["simulate", "--customers", "3000", "--campaigns", "20", "--weeks", "30",
+                 "--post-treatment", "--out", str(tmp_path / "sim")]) == 0
+    capsys.readouterr()
+    exp = str(tmp_path / "sim" / "exposures.parquet")
+    assert main(["validate", exp, "--covariates", "auto", "--out", str(tmp_path / "v")]) == 1
+    out = capsys.readouterr().out
+    assert "Randomization balance" in out
+    lines = {ln.split()[0]: ln for ln in out.splitlines() if ln.startswith("  usage_")
+             or ln.startswith("  spend_")}
+    assert "IMBALANCED" in lines["spend_next_30d"] and "balanced" in lines["usage_7d"]
+    assert "[ImbalanceError]" in out and "'spend_next_30d'" in out
+    res = json.loads((tmp_path / "v" / "results.json").read_text())
+    assert res["balance"]["spend_next_30d"]["imbalanced"] is True
+    assert res["balance"]["usage_7d"]["imbalanced"] is False
+    # named pre-treatment covariates only: valid
+    assert main(["validate", exp, "--covariates", "usage_7d,usage_8_14d"]) == 0
 
 
 @pytest.mark.parametrize("command", ["simulate", "validate"])

@@ -18,10 +18,12 @@ def _fit(holdout):
 def test_without_holdout_the_holdout_parts_are_none():
     fit = _fit(False)
     d = decompose(fit)
-    assert d.variance_share is None and d.shapley_ipw is None and d.shapley_autoc is None
+    assert d.shares is None and d.shapley_ipw is None and d.shapley_autoc is None
+    assert "6 rows" in d.holdout_problem
     r = results_section(fit)
     json.dumps(r)
-    assert r["variance_share"] is None and r["shapley_ipw"] is None
+    assert r["sd_share"] is None and r["variance_share"] is None and r["shapley_ipw"] is None
+    assert "6 rows" in r["holdout_problem"]
     # curves need no holdout: one value per draw and level
     assert d.fatigue_stock.draws.shape == (20, fit.inputs.features.n_stock_bins)
     assert np.isfinite(d.weeks.extra["trend"]).all()
@@ -31,6 +33,6 @@ def test_tiny_fit_with_holdout_is_json_ready():
     fit = _fit(True)
     r = results_section(fit)
     json.dumps(r)
-    shares = [r["variance_share"][k]["mean"] for k in ("unobserved", "observed", "week",
-                                                        "campaign")]
-    assert abs(sum(shares) - 1) < 1e-9
+    for key in ("sd_share", "variance_share"):
+        shares = [r[key][k]["mean"] for k in ("unobserved", "observed", "week", "campaign")]
+        assert abs(sum(shares) - 1) < 1e-9

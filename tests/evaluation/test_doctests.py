@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["scores", "rank", "blp", "policy_values", "uplift"]
+MODULES = ["scores", "rank", "blp", "policy_values", "uplift", "bayesian_bootstrap"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -205,3 +205,46 @@ def test_to_dict_round_trips_the_fitted_edges():
     assert d["stock_edges"] == pytest.approx(list(fe.stock_edges_))
     assert d["recency_edges"] == [2.0, 4.0, 6.0, 8.0] and d["decay"] == D
     assert "ExposureFeatures(decay=0.75" in repr(fe)
+
+
+def test_features_of_later_weeks_from_the_stored_state_equal_those_from_the_full_history():
+    """Scoring: featurize weeks T+1.. from each customer's state at the end of weeks <= T
+    (history_state) and the new rows alone; recency, stock, cells and activity bins equal
+    those computed from the full history."""
+    from manylift.features.exposure import ExposureFeatures, exposure_history, history_state
+    from manylift.simulate.program import simulate_program
+
+    data, _ = simulate_program(1500, 6, 24, random_state=7)
+    f = data.frame
+    T = 18
+    old, new = f[f["week"] <= T], f[f["week"] > T].reset_index(drop=True)
+    fe = ExposureFeatures().fit(old, data.covariates, data.activity_col)
+    full = fe.transform(f)
+    later = (f["week"] > T).to_numpy()
+    state = history_state(old["customer_id"].to_numpy(), old["week"].to_numpy(),
+                          old["treated"].to_numpy(), fe.decay).set_index("customer_id")
+    st = state.reindex(new["customer_id"])
+    prior = (st["last_treated_week"].to_numpy(),
+             st["stock"].fillna(0).to_numpy(), st["last_week"].fillna(-1).to_numpy())
+    got = fe.transform(new, prior=prior, prop_treated=f["propensity"].to_numpy()[later])
+    np.testing.assert_array_equal(got.recency, full.recency[later])
+    np.testing.assert_allclose(got.stock, full.stock[later], rtol=0, atol=1e-10)
+    np.testing.assert_array_equal(got.cell, full.cell[later])
+    np.testing.assert_array_equal(got.activity, full.activity[later])
+    np.testing.assert_allclose(got.prop_treated, full.prop_treated[later])
+    # without the state, the history of the new rows alone would be wrong
+    rec_alone, _ = exposure_history(new["customer_id"].to_numpy(), new["week"].to_numpy(),
+                                    new["treated"].to_numpy(), fe.decay)
+    assert (rec_alone != full.recency[later]).any()
+    # a new row in a week already fitted is refused
+    bad = (st["last_treated_week"].to_numpy(), st["stock"].fillna(0).to_numpy(),
+           st["last_week"].fillna(-1).to_numpy() + 100)
+    import pytest
+
+    from manylift._core.errors import DataError
+    with pytest.raises(DataError, match="after the history"):
+        fe.transform(new, prior=bad, prop_treated=f["propensity"].to_numpy()[later])
+    # the transformer survives a round trip through its dictionary (model.json)
+    fe2 = ExposureFeatures.from_dict(fe.to_dict())
+    np.testing.assert_array_equal(fe2.transform(f).cell, full.cell)
+    np.testing.assert_allclose(fe2.transform(f).X, full.X)

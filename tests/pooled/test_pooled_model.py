@@ -168,14 +168,22 @@ def test_resume_refuses_a_checkpoint_from_other_moves(tmp_path):
               checkpoint_every=5)
     ck = tmp_path / "ck.npz"
     assert PooledModel(**kw).fit(data, checkpoint=ck, stop_after=10) is None
-    with pytest.raises(SamplerError, match="other settings"):
+    with pytest.raises(SamplerError, match="other settings.*sampler moves"):
         PooledModel(**kw, spec=ModelSpec(interweave=False)).fit(data, checkpoint=ck, resume=True)
+    # the setting that differs is named, with both values
+    with pytest.raises(SamplerError, match=r"--draws: 10 in the checkpoint, 12 now"):
+        PooledModel(**{**kw, "n_draws": 12}).fit(data, checkpoint=ck, resume=True)
+    with pytest.raises(SamplerError, match=r"random coefficients.*'u0'"):
+        PooledModel(**kw, random_intercept=False).fit(data, checkpoint=ck, resume=True)
 
 
 def test_decompose_method_reaches_the_decomposition_layer():
+    # manylift.PooledModel is the workflows layer's: its fits decompose and report
+    import manylift
+
     data, _ = simulate_program(300, 5, 30, random_state=2)
-    fit = PooledModel(n_chains=1, n_warmup=20, n_draws=20, backend="numpy",
-                      progress=False).fit(data)
+    fit = manylift.PooledModel(n_chains=1, n_warmup=20, n_draws=20, backend="numpy",
+                               progress=False).fit(data)
     dec = fit.decompose()
     shares = dec.variance_share.to_dict()
     total = sum(v["mean"] for k, v in shares.items() if isinstance(v, dict) and "mean" in v)

@@ -37,7 +37,7 @@ def _design(n_customers, n_campaigns, n_weeks, rows_per_customer, seed):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         data, _ = simulate_program(n_customers, n_campaigns, n_weeks,
-                                   rows_per_customer=rows_per_customer, random_state=seed)
+                                   rows_per_customer=rows_per_customer, mode="model", random_state=seed)
         return build_inputs(data, holdout=False).design
 
 

@@ -11,7 +11,8 @@ pytest.importorskip("numba")
 
 @pytest.fixture(scope="module")
 def data():
-    d, _ = simulate_program(600, 6, 16, spec=ProgramSpec(sigma=3.0), random_state=4)
+    d, _ = simulate_program(600, 6, 16, spec=ProgramSpec(sigma=3.0), mode="model",
+                            random_state=4)
     return d
 
 
@@ -75,7 +76,8 @@ def test_jitted_scale_move_equals_the_numpy_reference():
     assert outcomes == {True, False}  # both accepted and rejected proposals were compared
 
 
-def test_interweaving_statistics_and_algebra_match_the_numpy_reference():
+@pytest.mark.parametrize("q", [5, 4])
+def test_interweaving_statistics_and_algebra_match_the_numpy_reference(q):
     """The interweaving statistics of gather_pass (threads, z = L^-1 u inside) equal
     gibbs_numpy.asis_stats, and the compiled Laplace/acceptance give the numpy reference's
     draw from the same random stream."""
@@ -84,7 +86,7 @@ def test_interweaving_statistics_and_algebra_match_the_numpy_reference():
     from manylift.sampler.state import ModelSpec
 
     gen = np.random.default_rng(5)
-    n, q = 500, 4
+    n = 500
     u = gen.normal(size=(n, q))
     X = gen.normal(size=(n, 15, q))
     RtR = np.einsum("nta,ntb->nab", X, X)
@@ -120,7 +122,7 @@ def test_interweaving_statistics_and_algebra_match_the_numpy_reference():
     assert accepted >= 5
 
 
-@pytest.mark.parametrize("q", [4, 3])  # the written-out q = 4 path and the general one
+@pytest.mark.parametrize("q", [5, 4, 3])  # the written-out q = 5, 4 paths and the general one
 def test_draw_pass_draws_u_from_its_closed_form(q):
     """u_i = P_i^-1 m_i / s2 + L_i^-T z_i with P_i = Omega^-1 + R_i'R_i / s2 = L_i L_i',
     and the sums G, S, c it returns, against numpy on customers without rows."""
@@ -157,7 +159,7 @@ def test_draw_pass_per_cell_sums_of_the_rows():
     from manylift.sampler import gibbs_numba as GN
 
     gen = np.random.default_rng(11)
-    for q in (4, 3):
+    for q in (5, 4, 3):
         n, n_cells, G = 200, 37, 3
         counts = gen.integers(0, 9, n)
         starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
@@ -176,6 +178,34 @@ def test_draw_pass_per_cell_sums_of_the_rows():
             Ru = np.sum(R * u[cust], axis=1)  # R u per row
             ref = sum(np.bincount(cells[:, g], weights=Ru, minlength=n_cells) for g in range(G))
             np.testing.assert_allclose(Fc, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_gather_pass_m_from_the_rows():
+    """m_i = R_i'y_i - D_i'R_i theta_d - sum over i's rows of R_j (F_cat theta)_j, with the
+    categorical part a sum of table lookups per row, against numpy (q = 5 and 4 written
+    out, 3 the general loop)."""
+    from manylift.sampler import gibbs_numba as GN
+
+    gen = np.random.default_rng(12)
+    for q in (5, 4, 3):
+        n, n_cells, G, d = 150, 23, 3, 2
+        counts = gen.integers(0, 7, n)
+        starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        N = int(starts[-1])
+        cust = np.repeat(np.arange(n), counts)
+        cells = gen.integers(0, n_cells, (N, G)).astype(np.uint32)
+        R = gen.normal(size=(N, q))
+        Rty, DtR = gen.normal(size=(n, q)), gen.normal(size=(n, d, q))
+        theta_d, table = gen.normal(size=d), gen.normal(size=n_cells)
+        g_row = table[cells].sum(axis=1)
+        ref = Rty - np.einsum("nka,k->na", DtR, theta_d)
+        for a in range(q):
+            ref[:, a] -= np.bincount(cust, weights=R[:, a] * g_row, minlength=n)
+        for kernel in (GN.gather_pass, GN._gather_serial):
+            m, *_ = kernel(cells, R, starts, Rty, DtR, theta_d, table, np.zeros((n, q)),
+                           np.zeros((q * (q + 1) // 2, n)), GN.asis_needed(q), np.eye(q),
+                           False, False, np.empty((n, q)), 3)
+            np.testing.assert_allclose(m, ref, rtol=1e-10, atol=1e-10)
 
 
 def test_tail_blocks_are_their_conjugate_draws():

@@ -14,7 +14,7 @@ from manylift.simulate.program import simulate_program
 
 @pytest.fixture(scope="module")
 def design():
-    data, _ = simulate_program(300, 5, 10, random_state=3)
+    data, _ = simulate_program(300, 5, 10, mode="model", random_state=3)
     return build_inputs(data).design, data
 
 
@@ -116,7 +116,7 @@ def test_redundant_moves_leave_the_posterior_unchanged(moves):
     the same posterior: sigma_u and Omega's slope variance agree within Monte Carlo error."""
     import arviz as az
 
-    data, _ = simulate_program(400, 5, 12, random_state=5)
+    data, _ = simulate_program(400, 5, 12, mode="model", random_state=5)
     des = build_inputs(data).design
     out = {}
     for key, (expansion, interweave) in (("plain", (False, False)), ("moves", moves)):
@@ -243,3 +243,21 @@ def test_interweaving_hessian_equals_finite_differences_of_the_gradient():
                 fd[:, j] = (G.asis_log_density(ell + e, P, h, q, nu, s_inv)[1]
                             - G.asis_log_density(ell - e, P, h, q, nu, s_inv)[1]) / (2 * eps)
             np.testing.assert_allclose(H, (fd + fd.T) / 2, rtol=1e-6, atol=1e-6 * np.abs(fd).max())
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_a_failing_block_is_named_not_a_numpy_traceback(design, backend):
+    """An outcome whose square overflows (here bypassing ExperimentData, which refuses it)
+    stops the sampler with a SamplerError that names the block, never a LinAlgError or
+    ValueError from inside numpy."""
+    from manylift._core.errors import SamplerError
+    from manylift.sampler.backends import get_backend
+    from manylift.sampler.driver import SamplerSettings, run_sampler
+
+    des, _ = design
+    y = des.y.copy()
+    y[3] = 1e300
+    bad = dataclasses.replace(des, y=y)
+    with np.errstate(all="ignore"), pytest.raises(SamplerError, match=r"block [A-Za-z^\-1 ,]+"):
+        run_sampler(get_backend(backend, bad, ModelSpec(), 1),
+                    SamplerSettings(n_chains=1, n_warmup=3, n_draws=3), progress=False)

@@ -39,7 +39,7 @@ def _design(n_customers, n_campaigns, n_weeks, rows_per_customer, seed):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         data, _ = simulate_program(n_customers, n_campaigns, n_weeks,
-                                   rows_per_customer=rows_per_customer, random_state=seed)
+                                   rows_per_customer=rows_per_customer, mode="model", random_state=seed)
         return build_inputs(data, holdout=False).design
 
 
@@ -148,7 +148,8 @@ _SCRIPT = textwrap.dedent("""
     assert len(jax.devices()) == 4, jax.devices()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        data, _ = simulate_program(120, 5, 10, rows_per_customer=6, random_state=11)
+        data, _ = simulate_program(120, 5, 10, rows_per_customer=6, mode="model",
+                                   random_state=11)
         design = build_inputs(data, holdout=False).design
     spec, C, L = ModelSpec(), 2, 8
     seeds = lambda s: np.random.SeedSequence(s).spawn(C)
@@ -250,7 +251,7 @@ def test_four_devices_same_random_numbers_resume_and_posterior(tmp_path):
     assert proc.returncode == 0, proc.stderr[-4000:]
     res = json.loads(proc.stdout.strip().splitlines()[-1])
     assert res["devices"] == [4, 1]
-    assert res["u_shape"] == [2, 120, 4]
+    assert res["u_shape"] == [2, 120, 5]  # q = 5: intercept, W and three covariates
     # same random numbers: the two runs differ only by rounding (1e-9 of the spread),
     # while another seed differs by O(1) spreads
     for k, v in res["max_scaled_diff"].items():

@@ -28,6 +28,9 @@ __all__ = [
     "UnknownCampaignError",
     "TooFewUnitsError",
     "ImbalanceError",
+    "ExtremeValueError",
+    "ReadError",
+    "InterruptedAfterSampling",
 ]
 
 
@@ -36,7 +39,7 @@ class ManyliftError(Exception):
 
 
 class DataError(ManyliftError, ValueError):
-    """The data violates the data contract (DESIGN.md section 2)."""
+    """The data violates the data contract (docs/data.md)."""
 
 
 class ColumnError(DataError, KeyError):
@@ -121,3 +124,17 @@ class TooFewUnitsError(DataError):
 class ImbalanceError(DataError):
     """A covariate differs between the arms more than randomization allows (measured after
     treatment?)."""
+
+
+class ExtremeValueError(DataError):
+    """A value so extreme (its square overflows, or 1e6 robust sds out) it must be an error."""
+
+
+class InterruptedAfterSampling(KeyboardInterrupt):
+    """Ctrl-C after the sampler finished: the draws are in the checkpoint (the message says
+    where and how to finish); the command line exits with status 130."""
+
+
+class ReadError(DataError):
+    """An input file that cannot be read at all (missing, a folder, not CSV/Parquet content);
+    ``manylift validate`` exits with status 2 on it, 1 on problems with readable data."""

@@ -13,7 +13,7 @@ def csv_list(text: str | None) -> list[str] | None:
 
 
 def add_pooled_column_options(p: argparse.ArgumentParser) -> None:
-    """The column options of the pooled commands (DESIGN.md section 5b)."""
+    """The column options of the pooled commands (docs/results.md)."""
     g = p.add_argument_group("columns")
     g.add_argument("--customer-col", default="customer_id", help="customer id column (default: customer_id)")
     g.add_argument("--campaign-col", default="campaign_id", help="campaign id column (default: campaign_id)")
@@ -23,8 +23,15 @@ def add_pooled_column_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--propensity-col", default=None,
                    help="known assignment probability column (default: share treated in the intervention)")
     g.add_argument("--covariates", default=None,
-                   help="comma-separated covariate columns (default: every other numeric column)")
-    g.add_argument("--activity-col", default=None, help="activity column for activity-level bins")
+                   help="comma-separated pre-treatment covariate columns (default: none; "
+                        "'auto': every other numeric column, opt-in). Each must pass the "
+                        "randomization balance check")
+    g.add_argument("--allow-imbalanced", default=None, metavar="COL[,COL]",
+                   help="keep these covariates even if the balance check flags them (only "
+                        "for columns truly measured before treatment)")
+    g.add_argument("--activity-col", default=None,
+                   help="activity column for activity-level bins (default: usage_30d if "
+                        "present)")
 
 
 def read_data_or_dataset(data: str | None, dataset: str | None,
@@ -83,3 +90,30 @@ def describe_covariates(data) -> str:
            "none": "none named"}[data.covariates_source]
     cols = ", ".join(data.covariate_columns) or "none"
     return f"covariates ({why}): {cols}"
+
+
+# -- the pooled commands (fit, validate, demo, score) -------------------------------------
+def pooled_covariates(text: str | None):
+    """``--covariates`` for ExperimentData: None (none named or ``none``), ``"auto"``, or a
+    list of names."""
+    value = covariates_arg(text)
+    return None if value == "none" else value
+
+
+def pooled_data_kwargs(args) -> dict:
+    """The ExperimentData.from_files keyword arguments of the pooled column options."""
+    return dict(customer_col=args.customer_col, campaign_col=args.campaign_col,
+                week_col=args.week_col, treatment_col=args.treatment_col,
+                outcome_col=args.outcome_col, propensity_col=args.propensity_col,
+                covariates=pooled_covariates(args.covariates), activity_col=args.activity_col,
+                allow_imbalanced=csv_list(args.allow_imbalanced) or ())
+
+
+def describe_pooled_covariates(data) -> str:
+    """One line saying which covariates a pooled command (ExperimentData) uses and why."""
+    covs = ", ".join(data.covariates) or "none"
+    how = ("--covariates auto: every other numeric column, balance-checked" if
+           data.covariates_auto else "named" if data.covariates else
+           "none named; pass --covariates a,b,c or --covariates auto")
+    act = data.activity_col or "none"
+    return f"covariates: {covs} ({how}); activity column: {act}"

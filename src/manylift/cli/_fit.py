@@ -1,11 +1,17 @@
-"""``manylift fit``: fit the pooled model to an exposure file."""
+"""``manylift fit``: the arguments of fitting the pooled model to an exposure file.
+
+The work (read, validate, fit, analyse, save, report) is :func:`manylift.workflows.fit.run_fit`.
+"""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from manylift.cli._common import add_pooled_column_options, csv_list
+from manylift.cli._common import (
+    add_pooled_column_options,
+    describe_pooled_covariates,
+    pooled_data_kwargs,
+)
 
 
 def add_sampler_options(p: argparse.ArgumentParser, draws: int = 1000, warmup: int = 1000,
@@ -22,54 +28,12 @@ def add_sampler_options(p: argparse.ArgumentParser, draws: int = 1000, warmup: i
     g.add_argument("--plain-gibbs", dest="plain_gibbs", action="store_true",
                    help="turn off the scale move and the interweaving move (plain Gibbs, for "
                         "comparisons)")
+    g.add_argument("--no-random-intercept", dest="random_intercept", action="store_false",
+                   help="no customer random intercept: the source study's exact specification "
+                        "(u_i = (uI_i, ubeta_i)); by default each customer also gets a random "
+                        "intercept, which keeps sigma_u unbiased when the treated share is not "
+                        "1/2 (docs/pooled.md)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def print_summary(fit) -> None:
-    import pandas as pd
-
-    with pd.option_context("display.width", 120, "display.max_columns", 20,
-                           "display.float_format", "{:.3f}".format):
-        print(fit.summary())
-
-
-def _fmt(d) -> str:
-    if not isinstance(d, dict) or "mean" not in d:
-        return "–"
-    return f"{d['mean']:9.3f}  [{d['lo']:.3f}, {d['hi']:.3f}]"
-
-
-def print_results(out: Path) -> None:
-    """Short tables of the holdout validation, policies and decomposition (from results.json)."""
-    import json
-
-    r = json.loads((out / "results.json").read_text())
-    v = r.get("validation") or {}
-    if v:
-        print("\nValidation on the holdout (posterior mean [95% interval]):")
-        print(f"  AUTOC (outcome units)      {_fmt(v.get('autoc'))}")
-        print(f"  BLP slope (1 = calibrated) {_fmt(v.get('blp_slope'))}")
-    p = r.get("policy") or {}
-    if p:
-        print("\nTargeting policies, value per customer on the holdout (outcome units):")
-        for name in ("company", "random", "model"):
-            pol = p.get(name) or {}
-            share = (pol.get("share_targeted") or {}).get("mean")
-            share_txt = f"   treats {100 * share:5.1f}%" if share is not None else ""
-            print(f"  {name:8s} {_fmt(pol.get('value'))}{share_txt}")
-        m = p.get("model") or {}
-        if m.get("gain_over_company_pct"):
-            print(f"  model gain over company (%) {_fmt(m['gain_over_company_pct'])}, "
-                  f"P(model beats company) = {m.get('p_beats_company', float('nan')):.2f}")
-    dec = r.get("decomposition") or {}
-    for key, label in (("variance_share", "Variance shares of the effect"),
-                       ("shapley_ipw", "Shapley shares of targeting value (IPW)")):
-        d = dec.get(key) or {}
-        rows = {k: x for k, x in d.items() if isinstance(x, dict) and "mean" in x}
-        if rows:
-            print(f"\n{label}:")
-            for k, x in rows.items():
-                print(f"  {k:11s} {_fmt(x)}")
 
 
 def spec_from_args(args):
@@ -80,50 +44,26 @@ def spec_from_args(args):
     return ModelSpec(expansion=False, interweave=False) if args.plain_gibbs else ModelSpec()
 
 
-def fit_and_save(data, args, out: Path, resume: bool = False):
-    from manylift.pooled.model import PooledModel
-
-    model = PooledModel(n_chains=args.chains, n_warmup=args.warmup, n_draws=args.draws,
-                        thin=args.thin, random_state=args.seed, backend=args.backend,
-                        spec=spec_from_args(args),
-                        progress=not args.quiet)
-    out.mkdir(parents=True, exist_ok=True)
-    ck = out / "checkpoint.npz"
-    fit = model.fit(data, checkpoint=ck, resume=resume)
-    from manylift.design.pooled_extras import pooled_extra_results
-    from manylift.report.pooled import pooled_report
-
-    fit.save(out, extra=pooled_extra_results(fit, random_state=args.seed))
-    pooled_report(out, out / "report.html")
-    if ck.exists():
-        ck.unlink()  # the run is complete and saved
-    return fit
+def model_kwargs(args) -> dict:
+    """The PooledModel keyword arguments of the sampler options."""
+    return dict(n_chains=args.chains, n_warmup=args.warmup, n_draws=args.draws, thin=args.thin,
+                random_state=args.seed, backend=args.backend, spec=spec_from_args(args),
+                random_intercept=args.random_intercept, progress=not args.quiet)
 
 
 def _run(args) -> int:
-    from manylift.data.experiment import ExperimentData
+    from manylift.workflows.fit import run_fit
 
-    data = ExperimentData.from_files(
-        args.exposures, args.campaigns, customer_col=args.customer_col,
-        campaign_col=args.campaign_col, week_col=args.week_col,
-        treatment_col=args.treatment_col, outcome_col=args.outcome_col,
-        propensity_col=args.propensity_col, covariates=csv_list(args.covariates),
-        activity_col=args.activity_col, drop_incomplete_interventions=args.drop_incomplete,
-    )
-    print(data)
-    fit = fit_and_save(data, args, Path(args.out), resume=args.resume)
-    print_summary(fit)
-    print_results(Path(args.out))
-    print(f"Results written to {args.out}/ (results.json, customers.parquet, posterior.nc); "
-          f"report: {Path(args.out) / 'report.html'}")
-    return 0
+    return run_fit(args.exposures, args.campaigns, args.out, data_kwargs=pooled_data_kwargs(args),
+                   drop_incomplete=args.drop_incomplete, model_kwargs=model_kwargs(args),
+                   resume=args.resume, describe=describe_pooled_covariates)
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "fit", help="fit the pooled model to repeated experiments",
-        description="Fit the hierarchical Bayesian model of DESIGN.md section 4 by Gibbs sampling "
-                    "and write results.json, customers.parquet and posterior.nc to --out. "
+        description="Fit the pooled hierarchical Bayesian model (docs/pooled.md) by Gibbs "
+                    "sampling and write results.json, customers.parquet and posterior.nc to --out. "
                     "A checkpoint is written every 250 sweeps; --resume continues from it with the "
                     "same draws as an uninterrupted run.",
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 from manylift._core.atomic import write_json
 from manylift._core.errors import DataWarning
 from manylift.data.io import write_csv, write_parquet
-from manylift.simulate.program import simulate_program
+from manylift.simulate.program import ProgramSpec, simulate_program
 
 SCHEMA_VERSION = 1
 
@@ -22,9 +22,9 @@ examples:
 writes, in DIR:
   exposures.parquet  one row per customer per intervention: customer_id, campaign_id,
                      week, treated (0/1), outcome, usage_7d, usage_8_14d,
-                     usage_15_30d, usage_30d
+                     usage_15_30d, usage_30d (and spend_next_30d with --post-treatment)
   campaigns.csv      one row per campaign: campaign_id, goal, action, reward, cost
-  truth.json         the true parameters, campaign and week effects, variance shares
+  truth.json         the true parameters, campaign and week effects, component shares
   results.json       what was simulated (sizes, seed, files) and the headline truth
 
 The files are ready for `manylift validate DIR/exposures.parquet --campaigns
@@ -55,6 +55,13 @@ def register(subparsers) -> None:
                    help="number of weekly periods (default: 30; the paper had 96)")
     p.add_argument("--rows-per-customer", type=float, default=None, metavar="R",
                    help="mean interventions per customer (default: 0.3 x weeks)")
+    p.add_argument("--mode", choices=["realistic", "model"], default="realistic",
+                   help="realistic (default): 0/1 treatment in the outcome, customer baselines "
+                        "partly outside the covariates, treated shares 0.58-0.86; model: the "
+                        "pooled model's equations exactly (effect-coded, no baseline)")
+    p.add_argument("--post-treatment", action="store_true",
+                   help="add spend_next_30d, a column measured after treatment (moved by it), "
+                        "as exports often hold: it must never be a covariate")
     p.add_argument("--seed", type=int, default=0, metavar="S",
                    help="random seed; the same seed gives the same files (default: 0)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if needed)")
@@ -69,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("always", DataWarning)
         data, truth = simulate_program(
             args.customers, args.campaigns, args.weeks,
-            rows_per_customer=args.rows_per_customer, random_state=args.seed,
+            rows_per_customer=args.rows_per_customer, mode=args.mode,
+            spec=ProgramSpec(post_treatment=args.post_treatment), random_state=args.seed,
         )
     seconds = time.perf_counter() - t0
     for w in caught:
@@ -96,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         "command": "simulate",
         "arguments": {"customers": args.customers, "campaigns": args.campaigns,
                       "weeks": args.weeks, "rows_per_customer": args.rows_per_customer,
+                      "mode": args.mode, "post_treatment": args.post_treatment,
                       "seed": args.seed},
         "data": {"rows": data.n_rows, "customers": data.n_customers,
                  "campaigns": data.n_campaigns, "weeks": data.n_weeks,
@@ -103,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
                  "share_treated": float(data.frame["treated"].mean())},
         "truth": {"average_effect": truth.params["average_effect"],
                   "taubar": truth.params["taubar"], "sigma_u": truth.params["sigma_u"],
-                  "variance_share": truth.variance_shares()},
+                  "sd_share": truth.sd_shares(), "variance_share": truth.variance_shares()},
         "files": {k: v.name for k, v in paths.items() if k != "results"},
         "seconds": round(seconds, 3),
     }

@@ -7,8 +7,14 @@ import warnings
 from pathlib import Path
 
 from manylift._core.atomic import write_json
-from manylift._core.errors import DataError, DataWarning, ValidationError
-from manylift.cli._common import add_pooled_column_options, csv_list
+from manylift._core.errors import (
+    DataError,
+    DataWarning,
+    ImbalanceError,
+    ReadError,
+    ValidationError,
+)
+from manylift.cli._common import add_pooled_column_options, csv_list, pooled_covariates
 from manylift.data.experiment import ExperimentData
 
 SCHEMA_VERSION = 1
@@ -24,11 +30,27 @@ Every problem found is printed (missing or mistyped columns, treatment not 0/1,
 NaN or infinite values, duplicate rows, a customer in two interventions in one
 week, interventions without a treated or a control row, campaign ids missing
 from the campaign table, propensities outside (0, 1), empty data), each with
-the offending ids, the counts and the fix. The files are only read.
+the offending ids, the counts and the fix; values so extreme they must be errors
+(their square overflows, or they lie more than 1e6 robust sds from the median);
+and, for the covariates and the activity column, the randomization balance table
+(standardized mean difference between arms within interventions): a column the
+treatment moved (measured after it) is a problem. The files are only read.
 
 exit status: 0 if the data is valid, 1 if any problem was found, 2 if the
 files could not be read.  See docs/data.md for every rule.
 """
+
+
+def balance_text(table) -> str:
+    """The randomization balance table as text (one line per covariate)."""
+    lines = ["Randomization balance (treated minus control, within interventions; flagged when "
+             "|SMD| > 0.1 with p < 0.001, or p < 1e-6):",
+             f"  {'column':24s} {'SMD':>8s} {'difference':>12s} {'z':>8s}  verdict"]
+    for r in table.itertuples():
+        verdict = "IMBALANCED (measured after treatment?)" if r.imbalanced else "balanced"
+        lines.append(f"  {str(r.covariate):24s} {r.smd:+8.3f} {r.difference:+12.4g} "
+                     f"{r.z:+8.1f}  {verdict}")
+    return "\n".join(lines)
 
 
 def register(subparsers) -> None:
@@ -71,18 +93,31 @@ def run(args: argparse.Namespace) -> int:
                 customer_col=args.customer_col, campaign_col=args.campaign_col,
                 week_col=args.week_col, treatment_col=args.treatment_col,
                 outcome_col=args.outcome_col, propensity_col=args.propensity_col,
-                covariates=csv_list(args.covariates), activity_col=args.activity_col,
+                covariates=pooled_covariates(args.covariates), activity_col=args.activity_col,
                 cost_col=args.cost_col, drop_incomplete_interventions=args.drop_incomplete,
+                check_balance=False,
             )
         except ValidationError as exc:
             problems = list(exc.problems)
+        except ReadError:
+            raise  # an unreadable input is not a data problem: exit status 2
         except DataError as exc:
-            if not Path(args.exposures).is_file() or (
-                    args.campaigns and not Path(args.campaigns).is_file()):
-                raise  # an unreadable input is not a data problem: exit status 2
             problems = [exc]
     notes = [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
 
+    if data is not None and data.balance is not None:
+        # the balance table: a covariate the treatment moved is a problem of the data as a
+        # model input (fit refuses it), reported here with the whole table
+        allow = set(csv_list(args.allow_imbalanced) or ())
+        print(balance_text(data.balance))
+        for r in data.balance.itertuples():
+            if r.imbalanced and r.covariate not in allow:
+                problems.append(ImbalanceError(
+                    f"Covariate {r.covariate!r} differs between the arms more than "
+                    f"randomization allows (SMD {r.smd:+.3f}, z = {r.z:+.1f}): if it was "
+                    f"measured after treatment it absorbs part of the effect and biases every "
+                    f"effect estimate; leave it out (fit refuses it unless --allow-imbalanced "
+                    f"{r.covariate})."))
     for note in notes:
         print(f"note: {note}")
     if problems:
@@ -112,5 +147,10 @@ def run(args: argparse.Namespace) -> int:
             results["data"] = {"rows": data.n_rows, "customers": data.n_customers,
                                "campaigns": data.n_campaigns, "weeks": data.n_weeks,
                                "interventions": data.n_interventions}
+            if data.balance is not None:
+                results["balance"] = {r.covariate: {"smd": r.smd, "difference": r.difference,
+                                                    "z": r.z, "p_value": r.p_value,
+                                                    "imbalanced": bool(r.imbalanced)}
+                                      for r in data.balance.itertuples()}
         write_json(Path(args.out) / "results.json", results)
     return 1 if problems else 0

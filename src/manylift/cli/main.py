@@ -20,6 +20,7 @@ _COMMANDS = [
     "simulate",
     "validate",
     "fit",
+    "score",
     "report",
     "overlap",
     "analyze",
@@ -60,8 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     except ManyliftError as exc:
         print(f"manylift {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"manylift {args.command}: interrupted.", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"manylift {args.command}: {str(exc) or 'interrupted.'}", file=sys.stderr)
         return 130
 
 

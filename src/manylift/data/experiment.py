@@ -1,6 +1,6 @@
 """``ExperimentData``: a validated log of repeated randomized experiments.
 
-One row per customer per intervention (DESIGN.md section 2).  An
+One row per customer per intervention (docs/data.md).  An
 *intervention* is one execution of a *campaign* in one *week*; within it,
 eligible customers were randomized to treated or control.  Everything the
 contract requires is checked before any model work starts, and every problem
@@ -23,6 +23,7 @@ from manylift._core.errors import (
     DataWarning,
     DuplicateRowError,
     EmptyDataError,
+    ExtremeValueError,
     InterventionArmError,
     MissingColumnError,
     NonFiniteError,
@@ -36,12 +37,12 @@ from manylift.data.balance import balance_table
 from manylift.data.balance import check_balance as check_balance_table
 from manylift.data.io import read_table
 
-__all__ = ["ExperimentData", "ColumnSpec", "validate_frame"]
+__all__ = ["ExperimentData", "ColumnSpec", "validate_frame", "week_origin", "weeks_as_periods"]
 
 
 @dataclass(frozen=True)
 class ColumnSpec:
-    """The user's column names for each role (defaults of DESIGN.md section 2)."""
+    """The user's column names for each role (defaults of docs/data.md)."""
 
     customer: str = "customer_id"
     campaign: str = "campaign_id"
@@ -84,8 +85,18 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _week_to_int(s: pd.Series, name: str) -> pd.Series:
-    """Integer periods: ints stay; dates become whole weeks since the first date."""
+def week_origin(s: pd.Series) -> str | None:
+    """The first date of a date-valued week column (ISO text), None for integer periods."""
+    if pd.api.types.is_integer_dtype(s) or pd.api.types.is_float_dtype(s):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return pd.to_datetime(s).min().isoformat()
+
+
+def _week_to_int(s: pd.Series, name: str, origin: str | None = None) -> pd.Series:
+    """Integer periods: ints stay; dates become whole weeks since the first date (or since
+    ``origin``, the first date of the data a fit used, when scoring new rows)."""
     if pd.api.types.is_integer_dtype(s):
         return s.astype(np.int64)
     if pd.api.types.is_float_dtype(s):
@@ -110,8 +121,31 @@ def _week_to_int(s: pd.Series, name: str) -> pd.Series:
                 f"values such as {example_ids(pd.Series(s.unique()[:5]))} as either. Convert it "
                 f"to integers (e.g. ISO week numbers) or dates."
             ) from None
-    days = (d - d.min()).dt.days.to_numpy()
+    start = d.min() if origin is None else pd.Timestamp(origin)
+    days = (d - start).dt.days.to_numpy()
     return pd.Series(days // 7, index=s.index, dtype=np.int64)
+
+
+EXTREME_ROBUST_SDS = 1e6
+
+
+def extreme_rows(v: np.ndarray) -> np.ndarray:
+    """Rows whose value is absurd: its square overflows float64 (|x| > 1e150), or it lies
+    more than 1e6 robust sds (1.4826 MAD; the mean absolute deviation from the median when
+    more than half the values are equal, as in zero-inflated spend) from the median."""
+    v = np.asarray(v, float)
+    with np.errstate(over="ignore", invalid="ignore"):
+        huge = np.abs(v) > 1e150
+        ok = v[~huge]
+        if ok.size == 0:
+            return np.flatnonzero(huge)
+        med = float(np.median(ok))
+        dev = np.abs(v - med)
+        scale = 1.4826 * float(np.median(np.abs(ok - med)))
+        if scale == 0:
+            scale = 1.2533 * float(np.mean(np.abs(ok - med)))
+        far = dev > EXTREME_ROBUST_SDS * scale if scale > 0 else np.zeros(v.size, bool)
+    return np.flatnonzero(huge | far)
 
 
 def validate_frame(
@@ -171,6 +205,19 @@ def validate_frame(
                     f"Column {col!r} ({role}) has {rows.size} NaN or infinite value(s) of {n} "
                     f"(first at row(s) {example_ids(rows)}). Drop or impute those rows before "
                     f"fitting."
+                )
+            )
+            return False
+        extreme = extreme_rows(v)
+        if extreme.size:
+            problems.append(
+                ExtremeValueError(
+                    f"Column {col!r} ({role}) has {extreme.size} extreme value(s) (e.g. "
+                    f"{example_ids(np.unique(v[extreme])[:3])} at row(s) "
+                    f"{example_ids(extreme)}): their square overflows or they lie more than "
+                    f"{EXTREME_ROBUST_SDS:.0e} robust standard deviations from the median. "
+                    f"They are almost surely errors (a sentinel value, a unit mix-up); fix or "
+                    f"drop those rows."
                 )
             )
             return False
@@ -365,6 +412,9 @@ class ExperimentData:
         (:func:`manylift.data.balance.balance_table`), None without covariates.
     covariates_auto : bool
         Whether the covariates were chosen by ``covariates="auto"``.
+    week_origin : str or None
+        The first date when the week column held dates (periods count whole weeks from
+        it; scoring new rows uses the same origin), None for integer periods.
     """
 
     frame: pd.DataFrame
@@ -375,6 +425,7 @@ class ExperimentData:
     propensity_given: bool = False
     balance: pd.DataFrame | None = None
     covariates_auto: bool = False
+    week_origin: str | None = None
 
     # -- construction ------------------------------------------------------
     @classmethod
@@ -406,7 +457,7 @@ class ExperimentData:
             Campaign table keyed by ``campaign_col``: categorical attributes
             (e.g. ``goal``, ``action``, ``reward``) and optional ``cost_col``.
         customer_col, campaign_col, week_col, treatment_col, outcome_col : str
-            Column names of the roles (defaults of DESIGN.md section 2).
+            Column names of the roles (defaults of docs/data.md).
         propensity_col : str, default=None
             Known assignment probabilities; default: the share treated in the
             intervention.
@@ -493,6 +544,7 @@ class ExperimentData:
                 **({propensity_col: PROPENSITY} if propensity_col else {}),
             }
         )
+        origin = week_origin(df[WEEK])
         df[WEEK] = _week_to_int(df[WEEK], week_col)
         df[TREATED] = df[TREATED].astype(np.int8)
         df[OUTCOME] = df[OUTCOME].astype(float)
@@ -534,7 +586,7 @@ class ExperimentData:
             used = set(df[CAMPAIGN].unique().tolist())
             camp_table = camp_table[camp_table[CAMPAIGN].isin(used)].reset_index(drop=True)
         return cls(df, camp_table, tuple(covariates), activity_col, spec, bool(propensity_col),
-                   bal, covariates_auto)
+                   bal, covariates_auto, origin)
 
     @classmethod
     def from_files(
@@ -608,3 +660,9 @@ class ExperimentData:
             f"{self.n_campaigns} campaigns, {self.n_weeks} weeks, covariates="
             f"{list(self.covariates)}, activity_col={self.activity_col!r})"
         )
+
+
+def weeks_as_periods(s: pd.Series, name: str, origin: str | None) -> pd.Series:
+    """Week values of new rows as the integer periods of a fit (dates counted from the fit's
+    ``origin``; integers as they are)."""
+    return _week_to_int(s, name, origin)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from manylift._core.atomic import atomic_path, write_json, write_text
-from manylift._core.errors import DataError
+from manylift._core.errors import ReadError
 
 __all__ = ["read_table", "write_parquet", "write_csv", "write_json", "write_text"]
 
@@ -31,9 +31,9 @@ def read_table(path: str | os.PathLike, columns: list[str] | None = None) -> pd.
     """
     p = Path(path)
     if not p.exists():
-        raise DataError(f"Input file {str(p)!r} does not exist. Check the path.")
+        raise ReadError(f"Input file {str(p)!r} does not exist. Check the path.")
     if p.is_dir():
-        raise DataError(f"{str(p)!r} is a folder; pass a CSV or Parquet file.")
+        raise ReadError(f"{str(p)!r} is a folder; pass a CSV or Parquet file.")
     name = p.name.lower()
     try:
         if name.endswith(_PARQUET):
@@ -42,8 +42,10 @@ def read_table(path: str | os.PathLike, columns: list[str] | None = None) -> pd.
             sep = "\t" if name.endswith(".tsv") else ","
             return pd.read_csv(p, usecols=columns, sep=sep)
     except (ValueError, OSError) as exc:
-        raise DataError(f"Could not read {str(p)!r}: {exc}") from None
-    raise DataError(
+        raise ReadError(f"Could not read {str(p)!r} as a {'Parquet' if name.endswith(_PARQUET) else 'CSV'} "
+                        f"file: {exc}. Check that it is one (not truncated, not another "
+                        f"format).") from None
+    raise ReadError(
         f"Cannot tell the format of {str(p)!r} from its name; use a .csv, .csv.gz or "
         f".parquet file."
     )

@@ -16,31 +16,35 @@ from manylift.decomposition.effects import (
     week_trend,
 )
 from manylift.decomposition.shapley import ShapleyResult, shapley_decomposition
-from manylift.decomposition.shares import VarianceShares, variance_shares
-from manylift.pooled.holdout import holdout_components
+from manylift.decomposition.shares import (
+    HeterogeneityShares,
+    VarianceShares,
+    heterogeneity_shares,
+)
+from manylift.pooled.holdout import HoldoutComponents, holdout_components, holdout_problem
 
 __all__ = ["Decomposition", "decompose", "results_section"]
-
-SHAPLEY_KEYS = ("customer", "campaign", "week", "observed", "unobserved")
 
 
 @dataclass(frozen=True, repr=False)
 class Decomposition:
-    """All decompositions of a pooled fit (DESIGN.md section 5).
+    """All decompositions of a pooled fit (docs/results.md).
 
     Attributes
     ----------
-    variance_share : VarianceShares or None
+    shares : HeterogeneityShares or None
+        Finite-population sds of the effect components, sd_share and variance_share.
     shapley_ipw, shapley_autoc : ShapleyResult or None
-        None when the fit has no holdout rows.
+        None when the fit has no usable holdout (``holdout_problem`` says why).
     attributes : AttributeRegression or None
     weeks : EffectCurve
         Week deviations tau_t with ``extra["trend"]`` (outcome units per week).
     fatigue_stock, fatigue_recency : EffectCurve
     activity : EffectCurve
+    holdout_problem : str or None
     """
 
-    variance_share: VarianceShares | None
+    shares: HeterogeneityShares | None
     shapley_ipw: ShapleyResult | None
     shapley_autoc: ShapleyResult | None
     attributes: AttributeRegression | None
@@ -48,18 +52,25 @@ class Decomposition:
     fatigue_stock: EffectCurve
     fatigue_recency: EffectCurve
     activity: EffectCurve
+    holdout_problem: str | None = None
+
+    @property
+    def variance_share(self) -> VarianceShares | None:
+        """The shares s_f^2 / sum s_f^2 alone (earlier interface); see ``shares``."""
+        return None if self.shares is None else self.shares.as_variance_shares()
 
     def to_dict(self) -> dict:
         """The ``decomposition`` section of results.json."""
-        vs = self.variance_share
-        out = {"variance_share": None if vs is None else vs.to_dict()}
+        if self.shares is None:
+            out = {"sd_share": None, "sd": None, "variance_share": None,
+                   "sd_observed_parts": None}
+        else:
+            out = self.shares.to_dict()
         for name in ("shapley_ipw", "shapley_autoc"):
-            if getattr(self, name) is None:
-                out[name] = None
-                continue
-            r = getattr(self, name).to_dict()
-            out[name] = {k: r[k] for k in SHAPLEY_KEYS}
-            out[name]["details"] = {k: v for k, v in r.items() if k not in SHAPLEY_KEYS}
+            r = getattr(self, name)
+            out[name] = None if r is None else r.to_dict()
+        if self.holdout_problem:
+            out["holdout_problem"] = self.holdout_problem
         out["campaign_attributes"] = None if self.attributes is None else self.attributes.to_dict()
         wk = self.weeks.to_dict()
         out["week_trend"] = wk["trend"]
@@ -70,45 +81,58 @@ class Decomposition:
         return out
 
     def to_frame(self) -> pd.DataFrame:
-        """Variance shares and both Shapley shares (posterior means) side by side."""
-        if self.variance_share is None:
-            return pd.DataFrame(columns=["variance_share", "shapley_ipw", "shapley_autoc"])
-        vs = self.variance_share.to_frame()["mean"].rename("variance_share")
-        si = pd.Series({k: v["mean"] for k, v in self.shapley_ipw.to_dict().items()
-                        if k in SHAPLEY_KEYS}, name="shapley_ipw")
-        sa = pd.Series({k: v["mean"] for k, v in self.shapley_autoc.to_dict().items()
-                        if k in SHAPLEY_KEYS}, name="shapley_autoc")
-        return pd.concat([vs, si, sa], axis=1)
+        """Shares (posterior means) and both Shapley shares side by side."""
+        cols = ["sd", "sd_share", "variance_share", "shapley_ipw", "shapley_autoc"]
+        if self.shares is None:
+            return pd.DataFrame(columns=cols)
+        f = self.shares.to_frame()
+        for name in ("shapley_ipw", "shapley_autoc"):
+            r = getattr(self, name)
+            sh = {} if r is None or r.shares is None else r.shares
+            wsh = {} if r is None or r.within_shares is None else r.within_shares
+            f = f.reindex(list(dict.fromkeys([*f.index, "customer"])))
+            f[name] = pd.Series({k: float(np.mean(v)) for k, v in {**sh, **wsh}.items()})
+        return f[cols]
 
     def __repr__(self) -> str:
-        return f"Decomposition({self.variance_share!r}, fatigue={self.fatigue_stock!r})"
+        return f"Decomposition({self.shares!r}, fatigue={self.fatigue_stock!r})"
 
 
-def decompose(fit) -> Decomposition:
-    """Variance shares, Shapley values (IPW and AUTOC payoffs) and effect curves of a fit.
+def decompose(fit, components: HoldoutComponents | None = None, *,
+              progress: bool = False) -> Decomposition:
+    """Shares, Shapley values (IPW and AUTOC payoffs) and effect curves of a fit.
 
     Parameters
     ----------
     fit : PooledFit
+    components : HoldoutComponents, optional
+        The holdout components (built from the fit when not given).
+    progress : bool, default=False
+        A progress bar over the draws of the Shapley games.
 
     Returns
     -------
     Decomposition
-        The holdout parts (variance shares, Shapley values) are None when the fit
-        has no holdout rows.
+        The holdout parts (shares, Shapley values) are None when the fit has no
+        usable holdout rows (``holdout_problem`` says why).
     """
-    has_holdout = bool(np.asarray(fit.inputs.holdout).any())
-    h = holdout_components(fit) if has_holdout else None
+    arrays = fit.inputs.holdout_arrays
+    problem = holdout_problem(arrays.treatment)
+    h = None if problem else (components if components is not None
+                              else holdout_components(fit))
     stock, recency = fatigue_curves(fit)
     return Decomposition(
-        variance_share=variance_shares(fit, h) if has_holdout else None,
-        shapley_ipw=shapley_decomposition(fit, "ipw", h) if has_holdout else None,
-        shapley_autoc=shapley_decomposition(fit, "autoc", h) if has_holdout else None,
+        shares=None if h is None else heterogeneity_shares(fit, h),
+        shapley_ipw=None if h is None else shapley_decomposition(fit, "ipw", h,
+                                                                 progress=progress),
+        shapley_autoc=None if h is None else shapley_decomposition(fit, "autoc", h,
+                                                                   progress=progress),
         attributes=attribute_regression(fit),
         weeks=week_trend(fit),
         fatigue_stock=stock,
         fatigue_recency=recency,
         activity=activity_effects(fit),
+        holdout_problem=problem,
     )
 
 

@@ -21,42 +21,59 @@ def _flat(x: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True, repr=False)
 class AttributeRegression:
-    """Per-draw least-squares regression of tau_c on campaign attributes.
+    """Per-draw least-squares regression of tau_c on campaign attributes, in effect coding.
+
+    Each attribute (factor) enters with effect (sum-to-zero, deviation) coding,
+    so a level's coefficient is its deviation from the average of its factor's
+    levels, as in Table App-2 of "Learning from Many Experiments" ("each level against the average"),
+    and the intercept (``overall``) is the campaign deviation at the average of
+    every factor.
 
     Attributes
     ----------
-    names : list of str
-        ``intercept`` and one ``attribute[level]`` per non-reference level
-        (dummy coding; the reference is the first level in sorted order).
-    coef : ndarray (S, P)
-        Coefficients per posterior draw (outcome units: difference in campaign
-        effect from the reference level).
-    reference : dict
-        Reference level of each attribute.
+    overall : ndarray (S,)
+        Intercept per posterior draw (outcome units).
+    levels : dict
+        ``{factor: {level: ndarray (S,)}}``: every level's deviation from its
+        factor's average (the levels of a factor sum to 0 in every draw).
+    campaigns : dict
+        ``{factor: {level: number of campaigns}}``.
     rank_deficient : bool
-        True when there are fewer campaigns than coefficients (minimum-norm solution).
+        True when the attributes are collinear or campaigns are fewer than
+        coefficients (the minimum-norm least-squares solution is reported).
     """
 
-    names: list
-    coef: np.ndarray
-    reference: dict
+    overall: np.ndarray
+    levels: dict
+    campaigns: dict
     rank_deficient: bool
 
     def to_dict(self) -> dict:
-        return {"coefficients": {n: summary(self.coef[:, k]) for k, n in enumerate(self.names)},
-                "reference": self.reference, "rank_deficient": self.rank_deficient}
+        return {"coding": "effect (each level vs the average of its factor)",
+                "overall": summary(self.overall),
+                "factors": {f: {lv: {**summary(d), "campaigns": self.campaigns[f][lv]}
+                                for lv, d in lv_draws.items()}
+                            for f, lv_draws in self.levels.items()},
+                "rank_deficient": self.rank_deficient}
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame({n: summary(self.coef[:, k]) for k, n in enumerate(self.names)}).T
+        rows = [{"factor": "overall", "level": "", **summary(self.overall)}]
+        for f, d in self.levels.items():
+            rows += [{"factor": f, "level": lv, **summary(x),
+                      "campaigns": self.campaigns[f][lv]} for lv, x in d.items()]
+        return pd.DataFrame(rows)
 
     def __repr__(self) -> str:
-        return f"AttributeRegression(coefficients={len(self.names)}, draws={self.coef.shape[0]})"
+        n = sum(len(d) for d in self.levels.values())
+        return (f"AttributeRegression(factors={len(self.levels)}, levels={n}, "
+                f"draws={self.overall.shape[0]})")
 
 
 def attribute_regression(fit) -> AttributeRegression | None:
     """Regress the campaign deviations tau_c on the campaign attributes, per draw.
 
-    Returns None when the data has no campaign attributes.
+    Effect coding per factor (see :class:`AttributeRegression`). Returns None
+    when the data has no campaign attributes.
     """
     attrs = list(getattr(fit.data, "campaign_attributes", []) or [])
     camp = getattr(fit.data, "campaigns", None)
@@ -65,19 +82,26 @@ def attribute_regression(fit) -> AttributeRegression | None:
     levels = [str(c) for c in fit.inputs.levels["campaign"]]
     table = camp.assign(campaign_id=camp["campaign_id"].astype(str)).set_index("campaign_id")
     table = table.reindex(levels)
-    cols, names, ref = [np.ones(len(levels))], ["intercept"], {}
+    cols, layout = [np.ones(len(levels))], []
     for a in attrs:
         vals = table[a].astype(str).to_numpy()
         lv = sorted(set(vals))
-        ref[a] = lv[0]
-        for v in lv[1:]:
-            cols.append((vals == v).astype(float))
-            names.append(f"{a}[{v}]")
+        first = len(cols)
+        for v in lv[:-1]:  # the last level is minus the sum of the others
+            cols.append((vals == v).astype(float) - (vals == lv[-1]).astype(float))
+        layout.append((a, lv, first, {v: int((vals == v).sum()) for v in lv}))
     X = np.column_stack(cols)
     tau_c = _flat(fit.full_effects("tau_c"))  # (S, C)
     coef = (np.linalg.pinv(X) @ tau_c.T).T
     deficient = bool(np.linalg.matrix_rank(X) < X.shape[1])
-    return AttributeRegression(names, coef, ref, deficient)
+    out, counts = {}, {}
+    for a, lv, first, n in layout:
+        k = len(lv) - 1
+        block = coef[:, first:first + k]
+        out[a] = {v: block[:, j] for j, v in enumerate(lv[:-1])}
+        out[a][lv[-1]] = -block.sum(axis=1)
+        counts[a] = n
+    return AttributeRegression(coef[:, 0], out, counts, deficient)
 
 
 @dataclass(frozen=True, repr=False)
@@ -158,7 +182,7 @@ def fatigue_curves(fit) -> tuple[EffectCurve, EffectCurve]:
     Cell (recency bin r, stock bin s) has effect taubar + gammaI_cell. The stock
     curve averages each stock bin over the empirical recency distribution of the
     previously treated calibration rows, the recency curve over the empirical
-    stock distribution (DESIGN.md section 5). ``extra["never_treated"]`` is the
+    stock distribution (docs/results.md). ``extra["never_treated"]`` is the
     effect at a first treatment.
 
     Returns

@@ -1,4 +1,4 @@
-"""design layer of manylift (see DESIGN.md section 3): planning and checking the
+"""design layer of manylift (see the import-linter layers in pyproject.toml): planning and checking the
 design of a program of experiments.
 
 - :func:`overlap_network` (``manylift.design.overlap``): the campaign-customer

@@ -23,6 +23,7 @@ __all__ = [
     "check_arm_matrix",
     "check_n_bootstrap",
     "check_q_grid",
+    "check_weights",
 ]
 
 
@@ -187,5 +188,28 @@ def check_q_grid(q, where: str) -> np.ndarray:
         raise ModelError(
             f"The 'q' parameter of {where} must be strictly increasing fractions in (0, 1] "
             f"(e.g. numpy.linspace(0.01, 1, 100)); got {example_ids(arr)} instead."
+        )
+    return arr
+
+
+def check_weights(weights, n_rows: int, n: int, name: str = "weights") -> np.ndarray:
+    """Unit weights: (n,) shared by all rows, or (n_rows, n); finite and positive."""
+    try:
+        arr = np.asarray(weights, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{name!r} must be numeric; could not convert it ({exc}).") from None
+    if arr.ndim == 1 and arr.shape[0] == n:
+        arr = np.broadcast_to(arr, (n_rows, n))
+    if arr.shape != (n_rows, n):
+        raise DataError(
+            f"{name!r} must have shape ({n},) or ({n_rows}, {n}) (one weight per unit, per "
+            f"row of priorities or assignments); got shape {arr.shape}."
+        )
+    bad = ~(np.isfinite(arr) & (arr > 0))
+    if bad.any():
+        raise DataError(
+            f"{name!r} must be finite and positive; got {int(bad.sum())} bad value(s) in "
+            f"row(s) {example_ids(np.unique(np.nonzero(bad)[0]))}. Bootstrap weights are "
+            f"positive (e.g. Dirichlet draws); drop units with weight 0 instead."
         )
     return arr

@@ -36,17 +36,23 @@ from manylift.evaluation._checks import (
     check_arm,
     check_arm_matrix,
     check_assignment,
+    check_groups,
     check_n_bootstrap,
     check_outcome,
     check_priorities,
     check_propensity,
     check_treatment,
+    check_weights,
 )
+from manylift.evaluation._policy_kernels import group_sums
 from manylift.evaluation._results import fmt, normal_interval
 from manylift.evaluation.scores import check_arm_propensity
 
 __all__ = [
+    "PolicyComparison",
     "PolicyValueResult",
+    "compare_policies_many",
+    "random_assignment",
     "policy_value",
     "policy_value_many",
     "multiarm_policy_value",
@@ -235,7 +241,7 @@ def policy_value(
 
 
 def policy_value_many(
-    outcome, treatment, propensity, assignments, mu0=None, mu1=None
+    outcome, treatment, propensity, assignments, mu0=None, mu1=None, *, weights=None
 ) -> np.ndarray:
     """Values of D binary policies at once (IPW, or AIPW when mu0 and mu1 are given).
 
@@ -245,11 +251,16 @@ def policy_value_many(
         As in :func:`policy_value`.
     assignments : array-like of shape (D, n)
         One policy per row: bool/0-1 or treatment probabilities.
+    weights : array-like of shape (D, n) or (n,), optional
+        Positive unit weights (e.g. one Bayesian-bootstrap draw per row,
+        :func:`bayesian_bootstrap_weights`): the value is then the weighted mean
+        of the per-unit contributions.
 
     Returns
     -------
     ndarray of shape (D,)
-        Element d equals ``policy_value(..., assignments[d], ...).estimate`` exactly.
+        Without weights element d equals ``policy_value(..., assignments[d], ...).estimate``
+        exactly.
 
     Examples
     --------
@@ -271,11 +282,164 @@ def policy_value_many(
             f"{int(bad.sum())} value(s) outside [0, 1] in row(s) "
             f"{np.unique(np.nonzero(bad)[0])[:5].tolist()}."
         )
+    w = None if weights is None else check_weights(weights, pis.shape[0], n)
     out = np.empty(pis.shape[0])
     step = max(1, _CHUNK_ELEMENTS // n)
     for start in range(0, pis.shape[0], step):
-        out[start : start + step] = _values(pis[start : start + step], gamma0, gamma1)
+        block = pis[start : start + step]
+        if w is None:
+            out[start : start + step] = _values(block, gamma0, gamma1)
+        else:
+            wb = w[start : start + step]
+            out[start : start + step] = (np.sum(wb * (block * gamma1 + (1 - block) * gamma0),
+                                                axis=1) / wb.sum(axis=1))
     return out
+
+
+@dataclass(frozen=True, eq=False)
+class PolicyComparison:
+    """Values per draw of the company's, the model's and a random policy (see
+    :func:`compare_policies_many`). Every array has shape (D,).
+
+    Attributes
+    ----------
+    value, net_value : dict
+        ``{"company", "random", "model"}`` -> IPW value per unit, and the value
+        minus the mean cost of the units treated (outcome units per unit).
+    share_targeted : dict
+        Share of units each policy treats (company: the mean propensity).
+    """
+
+    value: dict
+    net_value: dict
+    share_targeted: dict
+
+
+def random_assignment(model, groups) -> np.ndarray:
+    """Treatment probability k_g / n_g within each group, per row of ``model``.
+
+    The random policy treats as many units as ``model`` within each group,
+    chosen uniformly; the IPW value is linear in the assignment, so its
+    expectation over all such random choices is the value of this probability
+    assignment exactly (the limit of averaging over many random draws).
+
+    Examples
+    --------
+    >>> random_assignment([[1, 0, 0, 1]], groups=[0, 0, 0, 1]).tolist()
+    [[0.3333333333333333, 0.3333333333333333, 0.3333333333333333, 1.0]]
+    """
+    model = np.atleast_2d(np.asarray(model, dtype=float))
+    codes, n_groups = check_groups(groups, model.shape[1])
+    n_g = np.bincount(codes, minlength=n_groups).astype(float)
+    k = np.zeros((model.shape[0], n_groups))
+    for d in range(model.shape[0]):
+        k[d] = np.bincount(codes, weights=model[d], minlength=n_groups)
+    return (k / n_g)[:, codes]
+
+
+def compare_policies_many(outcome, treatment, propensity, priorities, *, cost=None,
+                          groups=None, weights=None, mu=None,
+                          policies=("company", "random", "model"), subsets=None):
+    """IPW (or AIPW) values of three policies per priority vector (e.g. per posterior draw).
+
+    - *company*: as randomized (assignment = propensity), whose IPW value is
+      the (weighted) mean outcome exactly;
+    - *model*: treat when the priority exceeds the cost (0 without costs);
+    - *random*: as many units as the model within each group (e.g. the
+      intervention), chosen uniformly (:func:`random_assignment`), valued exactly
+      as its expectation over the random choices.
+
+    One compiled pass over the units per draw sums, per group, what every value
+    needs; subsets of groups then cost nothing more.
+
+    Parameters
+    ----------
+    outcome, treatment, propensity : array-like of shape (n,)
+    priorities : array-like of shape (D, n)
+        Predicted effects (outcome units), one vector per draw.
+    cost : float or array-like of shape (n,), optional
+        Cost of treating each unit, in outcome units.
+    groups : array-like of shape (n,), optional
+        Strata within which the random policy matches the model's count
+        (default: one stratum).
+    weights : array-like of shape (D, n), optional
+        Unit weights per draw (a Bayesian-bootstrap draw each,
+        :func:`bayesian_bootstrap_weights`), shared by the three policies of a
+        draw so that their differences are paired.
+    mu : array-like of shape (n,), optional
+        An outcome prediction shared by both arms, fitted on other data (e.g. the
+        mean outcome of the unit's stratum in a calibration sample): the values
+        are then AIPW with mu0 = mu1 = mu, i.e. IPW of the outcome centred at mu
+        (unbiased like IPW, with far less variance when outcomes sit far from 0).
+        The company's value is the (weighted) mean outcome either way.
+    policies : sequence of str, default=("company", "random", "model")
+        Which policies to report (the others are absent from the result).
+    subsets : dict, optional
+        ``{name: bool mask of shape (n,)}``: also evaluate on these units (weights
+        renormalised on them); each must be a union of ``groups``.
+
+    Returns
+    -------
+    PolicyComparison, or ``{name: PolicyComparison}`` when ``subsets`` is given.
+
+    Examples
+    --------
+    >>> y = np.array([5.0, 1.0, 2.0, 2.0]); w = np.array([1, 0, 1, 0])
+    >>> r = compare_policies_many(y, w, 0.5, [[1.0, 1.0, -1.0, -1.0]])
+    >>> float(r.value["company"][0]), float(r.value["model"][0])
+    (2.5, 3.5)
+    """
+    y = check_outcome(outcome)
+    n = y.size
+    t = check_treatment(treatment, n)
+    e = check_propensity(propensity, n)
+    tau = check_priorities(priorities, n, "priorities")
+    D = tau.shape[0]
+    c = np.zeros(n) if cost is None else _broadcast("cost", cost, n)
+    w = None if weights is None else check_weights(weights, D, n)
+    if mu is None:
+        gamma0, gamma1 = _binary_gammas(y, t, e, None, None, "ipw", "compare_policies_many")
+    else:
+        gamma0, gamma1 = _binary_gammas(y, t, e, mu, mu, "aipw", "compare_policies_many")
+    for name in policies:
+        check_in("policies", name, ("company", "random", "model"), "compare_policies_many")
+    codes, n_groups = (np.zeros(n, np.intp), 1) if groups is None else check_groups(groups, n)
+    sums = group_sums(tau, c, w, gamma0, gamma1 - gamma0, y, e * c, codes, n_groups)
+    n_g = np.bincount(codes, minlength=n_groups).astype(float)
+    e_g = np.bincount(codes, weights=e, minlength=n_groups)
+    frac = sums[:, :, 4] / n_g  # the random policy's treatment probability in each group
+
+    masks = {None: np.ones(n, bool)} if subsets is None else subsets
+    member = np.zeros((n_groups, len(masks)))  # group x subset membership
+    for k, (name, mask) in enumerate(masks.items()):
+        inside = np.bincount(codes, weights=np.asarray(mask, bool).astype(float),
+                             minlength=n_groups)
+        split = (inside > 0) & (inside < n_g)
+        if split.any():
+            raise DataError(
+                f"Subset {name!r} splits {int(split.sum())} group(s) of 'groups' (e.g. group "
+                f"{int(np.flatnonzero(split)[0])}): a subset must hold whole groups, since the "
+                f"random policy matches the model's count within each group.")
+        member[:, k] = inside > 0
+    S = np.einsum("dgk,gs->dsk", sums, member)  # (D, subsets, N_SUMS)
+    rand_lift = (frac * sums[:, :, 5]) @ member  # (D, subsets)
+    rand_cost = (frac * sums[:, :, 6]) @ member
+    n_s, e_s = n_g @ member, e_g @ member
+    out = {}
+    for k, name in enumerate(masks):
+        W = S[:, k, 0]
+        value = {"company": S[:, k, 7] / W, "model": (S[:, k, 1] + S[:, k, 2]) / W,
+                 "random": (S[:, k, 1] + rand_lift[:, k]) / W}
+        net = {"company": value["company"] - S[:, k, 8] / W,
+               "model": value["model"] - S[:, k, 3] / W,
+               "random": value["random"] - rand_cost[:, k] / W}
+        share_model = S[:, k, 4] / n_s[k]
+        share = {"company": np.full(D, e_s[k] / n_s[k]), "model": share_model,
+                 "random": share_model}
+        out[name] = PolicyComparison({p: value[p] for p in policies},
+                                     {p: net[p] for p in policies},
+                                     {p: share[p] for p in policies})
+    return out[None] if subsets is None else out
 
 
 def multiarm_policy_value(

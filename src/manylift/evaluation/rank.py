@@ -46,10 +46,13 @@ from manylift.evaluation._checks import (
     check_outcome,
     check_priorities,
     check_q_grid,
+    check_weights,
 )
+from manylift.evaluation._rank_kernels import grouped_rows, rank_rows
 from manylift.evaluation._results import fmt, normal_interval, readonly, two_sided_p
 
-__all__ = ["RankResult", "toc_curve", "rank_metric", "rank_metric_many", "RANK_KINDS"]
+__all__ = ["RankResult", "toc_curve", "toc_curve_many", "rank_metric", "rank_metric_many",
+           "rank_summary_many", "grouped_autoc_many", "RANK_KINDS"]
 
 RANK_KINDS = ("autoc", "qini")
 _DEFAULT_Q = np.arange(1, 101) / 100
@@ -230,6 +233,121 @@ def toc_curve(scores, priority, q=None) -> tuple[np.ndarray, np.ndarray]:
     return grid, _toc_at(cum[0], avg[0], grid)
 
 
+def toc_curve_many(scores, priorities, q, *, weights=None) -> np.ndarray:
+    """TOC curves of D priority vectors on one grid of shares (e.g. one per posterior draw).
+
+    Parameters
+    ----------
+    scores : array-like of shape (n,)
+    priorities : array-like of shape (D, n)
+    q : array-like
+        Strictly increasing shares in (0, 1].
+    weights : array-like of shape (D, n) or (n,), optional
+        Positive unit weights (see :func:`rank_metric_many`); shares are then
+        weight shares, and a fraction of the unit that crosses ``q`` is counted
+        (the weighted form of grf's interpolation).
+
+    Returns
+    -------
+    ndarray of shape (D, len(q))
+        Without weights row d equals ``toc_curve(scores, priorities[d], q)[1]``.
+
+    Examples
+    --------
+    >>> toc_curve_many([4.0, 0.0, 2.0, 2.0], [[3, 0, 2, 1]], q=[0.5, 1.0]).tolist()
+    [[1.0, 0.0]]
+    """
+    s = check_outcome(scores, "scores")
+    p = check_priorities(priorities, s.size, "priorities")
+    grid = check_q_grid(q, "toc_curve_many")
+    if weights is not None:
+        return rank_rows(s, p, check_weights(weights, p.shape[0], s.size), grid)[1]
+    out = np.empty((p.shape[0], grid.size))
+    for d in range(p.shape[0]):
+        order = np.argsort(-p[d])
+        cum, avg = _tie_cumsum(s[order][None, :], p[d][order][None, :])
+        out[d] = _toc_at(cum[0], avg[0], grid)
+    return out
+
+
+def rank_summary_many(scores, priorities, *, weights=None, q=None) -> dict:
+    """AUTOC and Qini with and without unit weights, and the weighted TOC curve, of D
+    priority vectors from one sort each (compiled; rows in parallel threads).
+
+    Parameters
+    ----------
+    scores : array-like of shape (n,)
+    priorities : array-like of shape (D, n)
+    weights : array-like of shape (D, n) or (n,), optional
+        As in :func:`rank_metric_many`; equal weights when None.
+    q : array-like, optional
+        Shares at which to report the (weighted) TOC curve.
+
+    Returns
+    -------
+    dict
+        ``autoc``, ``qini`` (weighted), ``autoc_equal``, ``qini_equal`` (equal weights),
+        each of shape (D,), and ``toc`` (D, len(q)) when ``q`` is given. They equal
+        :func:`rank_metric_many` and :func:`toc_curve_many` up to rounding.
+
+    Examples
+    --------
+    >>> r = rank_summary_many([4.0, 0.0, 2.0, 2.0], [[3, 0, 2, 1]], q=[0.5, 1.0])
+    >>> round(float(r["autoc"][0]), 3), r["toc"].tolist()
+    (0.917, [[1.0, 0.0]])
+    """
+    s = check_outcome(scores, "scores")
+    p = check_priorities(priorities, s.size, "priorities")
+    w = None if weights is None else check_weights(weights, p.shape[0], s.size)
+    grid = np.ones(0) if q is None else check_q_grid(q, "rank_summary_many")
+    rates, toc = rank_rows(s, p, w, grid)
+    out = {"autoc": rates[:, 0], "qini": rates[:, 1], "autoc_equal": rates[:, 2],
+           "qini_equal": rates[:, 3]}
+    if q is not None:
+        out["toc"] = toc
+    return out
+
+
+def grouped_autoc_many(scores, groups, group_priorities, *, weights=None) -> np.ndarray:
+    """AUTOC of priorities that are constant within groups (e.g. campaigns), per row.
+
+    Row i's priority in vector d is ``group_priorities[d, groups[i]]``. Equal to
+    :func:`rank_metric_many` on the expanded (D, n) priorities (tested), but without
+    sorting the n units: sums per group, then a sort of the groups.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n,)
+    groups : array-like of int, shape (n,)
+        Group codes 0..G-1.
+    group_priorities : array-like of shape (D, G)
+    weights : array-like of shape (D, n), optional
+
+    Returns
+    -------
+    ndarray of shape (D,)
+
+    Examples
+    --------
+    >>> s = [4.0, 0.0, 2.0, 2.0]
+    >>> grouped_autoc_many(s, [0, 1, 2, 2], [[3.0, 0.0, 1.5]]).round(3).tolist()
+    [0.917]
+    >>> rank_metric_many(s, [[3.0, 0.0, 1.5, 1.5]]).round(3).tolist()
+    [0.917]
+    """
+    s = check_outcome(scores, "scores")
+    g = np.asarray(groups)
+    if g.ndim != 1 or g.size != s.size or g.dtype.kind not in "iu" or (g.size and g.min() < 0):
+        raise DataError(f"'groups' must be {s.size} integer codes >= 0 (one per unit); got "
+                        f"dtype {g.dtype}, shape {g.shape}.")
+    v = np.atleast_2d(np.asarray(group_priorities, dtype=float))
+    if v.shape[1] <= int(g.max(initial=-1)):
+        raise DataError(f"'group_priorities' has {v.shape[1]} columns but 'groups' has codes up "
+                        f"to {int(g.max())}; give one priority per group.")
+    w = None if weights is None else check_weights(weights, v.shape[0], s.size)
+    return grouped_rows(s, g, v, w)
+
+
 def rank_metric(
     scores,
     priority,
@@ -360,7 +478,7 @@ def rank_metric(
     )
 
 
-def rank_metric_many(scores, priorities, kind: str = "autoc") -> np.ndarray:
+def rank_metric_many(scores, priorities, kind: str = "autoc", *, weights=None) -> np.ndarray:
     """AUTOC or Qini of D priority vectors at once (e.g. one per posterior draw).
 
     Parameters
@@ -370,11 +488,20 @@ def rank_metric_many(scores, priorities, kind: str = "autoc") -> np.ndarray:
     priorities : array-like of shape (D, n)
         One priority vector per row.
     kind : {"autoc", "qini"}, default="autoc"
+    weights : array-like of shape (D, n) or (n,), optional
+        Positive unit weights per row (e.g. a Bayesian-bootstrap draw per
+        posterior draw, :func:`bayesian_bootstrap_weights`). The TOC then
+        counts shares by weight: TOC(u) = weighted mean score of the top units
+        holding a weight share u, minus the weighted mean score, and
+        AUTOC = sum_k w_k TOC(W_k) over units in priority order (W_k the
+        cumulative weight share), Qini = sum_k w_k W_k TOC(W_k). Tied units
+        share their group's weighted mean score and mean weight, so their order
+        does not matter. Equal weights give the unweighted RATE (up to rounding).
 
     Returns
     -------
     ndarray of shape (D,)
-        The RATE of each row; element d equals
+        The RATE of each row; without weights element d equals
         ``rank_metric(scores, priorities[d], kind, n_bootstrap=0).estimate``
         exactly. No standard errors: with posterior draws, the spread over
         draws is the uncertainty of interest.
@@ -384,10 +511,16 @@ def rank_metric_many(scores, priorities, kind: str = "autoc") -> np.ndarray:
     >>> s = np.array([4.0, 0.0, 2.0, 2.0])
     >>> rank_metric_many(s, [[3, 0, 2, 1], [0, 3, 2, 1]]).round(3).tolist()
     [0.917, -0.917]
+    >>> rank_metric_many(s, [[3, 0, 2, 1]], weights=np.full(4, 0.25)).round(3).tolist()
+    [0.917]
     """
     kind = _check_kind(kind, "rank_metric_many")
     s = check_outcome(scores, "scores")
     p = check_priorities(priorities, s.size, "priorities")
+    if weights is not None:
+        w = check_weights(weights, p.shape[0], s.size)
+        rates, _ = rank_rows(s, p, w, np.ones(0))
+        return rates[:, 0 if kind == "autoc" else 1].copy()
     out = np.empty(p.shape[0])
     step = max(1, _CHUNK_ELEMENTS // s.size)
     for start in range(0, p.shape[0], step):
@@ -461,3 +594,4 @@ def _toc_at(cum: np.ndarray, avg: np.ndarray, grid: np.ndarray) -> np.ndarray:
 def _rate_and_toc(s_sorted, p_sorted, kind, grid):
     cum, avg = _tie_cumsum(s_sorted[None, :], p_sorted[None, :])
     return _rate_from_cumsum(cum, kind)[0], _toc_at(cum[0], avg[0], grid)
+

@@ -1,4 +1,4 @@
-"""Exposure-history and activity features (DESIGN.md section 4, ``V`` and ``X``).
+"""Exposure-history and activity features (docs/features.md, ``V`` and ``X``).
 
 Computed only from *earlier treated* interventions of the same customer:
 
@@ -24,18 +24,31 @@ import pandas as pd
 
 from manylift._core.errors import DataError, ModelError
 
-__all__ = ["ExposureFeatures", "FeatureArrays", "exposure_history", "RECENCY_EDGES"]
+__all__ = ["ExposureFeatures", "FeatureArrays", "exposure_history", "history_state",
+           "RECENCY_EDGES"]
 
 RECENCY_EDGES = (2.0, 4.0, 6.0, 8.0)
 
 
 def exposure_history(
-    customer: np.ndarray, week: np.ndarray, treated: np.ndarray, decay: float = 0.75
+    customer: np.ndarray, week: np.ndarray, treated: np.ndarray, decay: float = 0.75,
+    prior: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Recency and treatment stock of each row from earlier treated rows.
 
     Rows must be sorted by customer, then week, with at most one row per
     customer per week.
+
+    Parameters
+    ----------
+    customer, week, treated : ndarray (n,)
+    decay : float, default=0.75
+    prior : (last_treated, stock, stock_week), each ndarray (n,), default=None
+        History from before these rows (scoring new rows with the state a fit stored,
+        :func:`history_state`): per row, the customer's last treated week before the
+        rows (NaN if never), and its treatment stock at week ``stock_week`` counting the
+        treatments up to and including that week (0 if never). Only the values on a
+        customer's first row are read.
 
     Returns
     -------
@@ -77,11 +90,50 @@ def exposure_history(
     contrib = np.where(treated, decay ** (-rel.astype(float)), 0.0)
     csum = pd.Series(contrib).groupby(start).cumsum().to_numpy() - contrib  # exclusive
     stock = np.where(has, decay ** rel.astype(float) * csum, 0.0)
+    if prior is not None:
+        last0, stock0, week0 = (np.asarray(a, float)[start] for a in prior)
+        had = np.isfinite(last0)
+        recency = np.where(~has & had, week - np.where(had, last0, 0), recency)
+        if np.any(had & (week <= np.where(had, week0, -np.inf))):
+            raise DataError(
+                "New rows must come after the history they continue: some rows are in a week "
+                "at or before the customer's last week in the fitted data. Score only later "
+                "weeks, or refit with these rows.")
+        stock = stock + np.where(had, stock0 * decay ** (week - np.where(had, week0, 0)), 0.0)
     # Equal histories must give equal stocks: the powers above leave ulp-level noise,
     # and stocks are heavily tied (e.g. "one treatment k weeks ago"), so without
     # rounding, rows on a quintile edge would be split between two bins at random.
     stock = np.round(stock, 12)
     return recency, stock
+
+
+def history_state(customer: np.ndarray, week: np.ndarray, treated: np.ndarray,
+                  decay: float = 0.75) -> pd.DataFrame:
+    """Each customer's exposure history at the end of the rows: what scoring later weeks
+    needs (:func:`exposure_history`'s ``prior``).
+
+    Rows sorted by customer, then week. Returns one row per customer: ``customer_id``,
+    ``last_week`` (the customer's last week in the rows), ``last_treated_week`` (NaN if
+    never treated) and ``stock`` (the treatment stock at ``last_week``, counting the
+    treatments up to and including that week).
+    """
+    customer = np.asarray(customer)
+    week = np.asarray(week, np.int64)
+    treated = np.asarray(treated).astype(bool)
+    codes, ids = pd.factorize(customer, sort=False)
+    n = ids.size
+    last_week = np.full(n, np.iinfo(np.int64).min)
+    np.maximum.at(last_week, codes, week)
+    tw = np.where(treated, week, np.iinfo(np.int64).min)
+    last_t = np.full(n, np.iinfo(np.int64).min)
+    np.maximum.at(last_t, codes, tw)
+    ever = last_t > np.iinfo(np.int64).min
+    # stock at the last week: sum over treated rows of decay^(last_week - week)
+    contrib = np.where(treated, decay ** (last_week[codes] - week).astype(float), 0.0)
+    stock = np.round(np.bincount(codes, weights=contrib, minlength=n), 12)
+    return pd.DataFrame({"customer_id": ids, "last_week": last_week,
+                         "last_treated_week": np.where(ever, last_t, np.nan).astype(float),
+                         "stock": stock})
 
 
 @dataclass(frozen=True, repr=False)
@@ -162,9 +214,9 @@ class ExposureFeatures:
     def n_cells(self) -> int:
         return self.n_recency_bins * self.n_stock_bins + 1
 
-    def _history(self, frame: pd.DataFrame):
+    def _history(self, frame: pd.DataFrame, prior=None):
         return exposure_history(frame["customer_id"].to_numpy(), frame["week"].to_numpy(),
-                                frame["treated"].to_numpy(), self.decay)
+                                frame["treated"].to_numpy(), self.decay, prior)
 
     def _X(self, frame: pd.DataFrame, covariates) -> np.ndarray:
         if not covariates:
@@ -221,11 +273,21 @@ class ExposureFeatures:
         self.prop_mean_ = float(self._share_treated(frame)[mask].mean())
         return self
 
-    def transform(self, frame: pd.DataFrame) -> FeatureArrays:
-        """Apply the fitted edges and means to ``frame`` (sorted by customer, week)."""
+    def transform(self, frame: pd.DataFrame, prior=None, prop_treated=None,
+                  recency_stock=None) -> FeatureArrays:
+        """Apply the fitted edges and means to ``frame`` (sorted by customer, week).
+
+        ``prior``: the exposure history before these rows (:func:`exposure_history`), for
+        new rows that continue a fitted program; ``recency_stock``: the rows' recency and
+        stock computed elsewhere (from a longer history). ``prop_treated``: the share
+        treated in each row's intervention, when ``frame`` does not hold the whole
+        intervention (new rows to score); default: computed from ``frame``.
+        """
         if not hasattr(self, "stock_edges_"):
             raise ModelError("This ExposureFeatures is not fitted yet; call fit(...) first.")
-        rec, stock = self._history(frame)
+        rec, stock = (self._history(frame, prior) if recency_stock is None
+                      else (np.asarray(recency_stock[0], float),
+                            np.asarray(recency_stock[1], float)))
         ever = np.isfinite(rec)
         rbin = np.where(ever, np.searchsorted(np.asarray(self.recency_edges), np.where(ever, rec, 0),
                                               side="left"), -1)
@@ -238,7 +300,8 @@ class ExposureFeatures:
         else:
             act = np.zeros(len(frame), dtype=np.int64)
         X = self._X(frame, self.covariates_) - self.covariate_means_
-        prop = self._share_treated(frame) - self.prop_mean_
+        prop = (self._share_treated(frame) if prop_treated is None
+                else np.asarray(prop_treated, float)) - self.prop_mean_
         return FeatureArrays(X=X, cell=cell.astype(np.int32), activity=act.astype(np.int32),
                              prop_treated=prop, recency=rec, stock=stock,
                              recency_bin=rbin.astype(np.int32), stock_bin=sbin.astype(np.int32))
@@ -256,6 +319,20 @@ class ExposureFeatures:
             "covariate_means": list(map(float, self.covariate_means_)),
             "prop_mean": self.prop_mean_,
         }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ExposureFeatures:
+        """A fitted transformer from :meth:`to_dict` (as a fit stores it in model.json)."""
+        fe = cls(decay=d["decay"], recency_edges=d["recency_edges"],
+                 n_stock_bins=d["n_stock_bins"], n_activity_bins=d["n_activity_bins"],
+                 log_covariates=d["log_covariates"])
+        fe.stock_edges_ = np.asarray(d["stock_edges"], float)
+        fe.activity_col_ = d["activity_col"]
+        fe.activity_edges_ = np.asarray(d["activity_edges"], float)
+        fe.covariates_ = tuple(d["covariates"])
+        fe.covariate_means_ = np.asarray(d["covariate_means"], float)
+        fe.prop_mean_ = float(d["prop_mean"])
+        return fe
 
     def __repr__(self) -> str:
         return (f"ExposureFeatures(decay={self.decay}, recency_edges={self.recency_edges}, "

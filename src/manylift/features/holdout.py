@@ -1,4 +1,4 @@
-"""The calibration / holdout split of DESIGN.md section 4."""
+"""The calibration / holdout split of docs/pooled.md."""
 
 from __future__ import annotations
 

@@ -52,6 +52,7 @@ class PooledFit:
         self.run = run
         self._acc = customers
         self.spec = spec
+        self.timings: dict = {}  # seconds of the fit's stages (PooledModel.fit fills it)
         self._effects_draws = self._compute_effect_draws()
         self.posterior = self._to_inference_data()
 
@@ -65,6 +66,22 @@ class PooledFit:
 
     def param(self, name: str) -> np.ndarray:
         return self.run.theta[..., self.inputs.design.names.index(name)]
+
+    def holdout_posterior(self):
+        """The :class:`~manylift.pooled.holdout.HoldoutPosterior` of the functional draws:
+        their coefficients, the effect coding of each term and the spooled holdout uI."""
+        from manylift.pooled.holdout import HoldoutPosterior
+
+        d = self.inputs.design
+        fd = np.asarray(self._acc.functional_draws)
+        theta = np.asarray(self.run.theta)[fd[:, 0], fd[:, 1]]
+        effects = {t: (d.term_slices[t], effect_coding(d.n_levels[d.term_names.index(t)]))
+                   for t in ("tau_c", "tau_t", "gammaI[cell]", "gammaI[activity]")}
+        return HoldoutPosterior(theta=theta, effects=effects, names=list(d.names),
+                                read_uI=self._acc.read_holdout_uI,
+                                draw_index=(fd[:, 0] * self.model.n_draws + fd[:, 1]).astype(
+                                    np.int64),
+                                random_state=int(self.model.random_state))
 
     def _compute_effect_draws(self) -> dict:
         inp = self.inputs
@@ -101,12 +118,12 @@ class PooledFit:
         r = self.run
         covs = list(self.data.covariates)
         omega = r.omega
-        q = omega.shape[-1]
+        ui = inp.design.ui_index
         post = {
             "average_effect": self._effects_draws["average_effect"],
             "taubar": self.param("taubar"),
             "sigma": np.sqrt(r.sigma2),
-            "sigma_u": np.sqrt(omega[..., 0, 0]),
+            "sigma_u": np.sqrt(omega[..., ui, ui]),
             "tau_c": self.full_effects("tau_c"),
             "tau_t": self.full_effects("tau_t"),
             "campaign_effect": self._effects_draws["campaign"],
@@ -118,6 +135,8 @@ class PooledFit:
             if covs else np.zeros(r.sigma2.shape + (0,)),
             "Omega": omega,
         }
+        if inp.design.random_intercept:
+            post["sigma_u0"] = np.sqrt(omega[..., 0, 0])
         coords = {
             "campaign": [str(c) for c in inp.levels["campaign"]],
             "week": [int(w) if np.issubdtype(np.asarray(inp.levels["week"]).dtype, np.integer)
@@ -125,7 +144,7 @@ class PooledFit:
             "cell": [int(c) for c in inp.levels["cell"]],
             "activity_bin": [int(a) for a in inp.levels["activity"]],
             "covariate": covs,
-            "coef": ["uI", *covs][:q], "coef2": ["uI", *covs][:q],
+            "coef": list(inp.design.r_names), "coef2": list(inp.design.r_names),
         }
         dims = {"tau_c": ["campaign"], "tau_t": ["week"], "campaign_effect": ["campaign"],
                 "week_effect": ["week"], "gammaI_cell": ["cell"],
@@ -164,26 +183,72 @@ class PooledFit:
                              "ess_bulk": s["ess_bulk"].to_numpy(),
                              "ess_tail": s["ess_tail"].to_numpy()}, index=list(var_names))
 
-    def diagnostics(self) -> dict:
-        """Worst R-hat and smallest bulk ESS over the low-dimensional parameters."""
+    # the scalars results.json reports, checked for convergence (campaign_effect and
+    # week_effect per level)
+    REPORTED = ("average_effect", "taubar", "sigma", "sigma_u", "campaign_effect",
+                "week_effect")
+    RHAT_MAX, ESS_MIN = 1.01, 400
+
+    def _diagnostic_arrays(self) -> tuple[dict, dict]:
         import arviz as az
 
-        names = ["average_effect", "taubar", "sigma", "sigma_u", "tau_c", "tau_t"]
+        names = list(self.REPORTED)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            rhat = az.rhat(self.posterior, var_names=names)
+            rhat = az.rhat(self.posterior, var_names=names) if self.model.n_chains > 1 else None
             ess = az.ess(self.posterior, var_names=names)
-        def worst(arrays, fn):
-            vals = np.concatenate([np.ravel(a[v].values) for v in names for a in [arrays]])
+        return ({v: np.ravel(rhat[v].values) for v in names} if rhat is not None else {},
+                {v: np.ravel(ess[v].values) for v in names})
+
+    def diagnostics(self) -> dict:
+        """Worst R-hat (None with one chain: it needs two) and smallest bulk ESS over the
+        reported scalars (average effect, taubar, sigma, sigma_u, campaign and week effects)."""
+        rhat, ess = self._diagnostic_arrays()
+
+        def worst(d, fn):
+            vals = np.concatenate(list(d.values())) if d else np.zeros(0)
             vals = vals[np.isfinite(vals)]
             return float(fn(vals)) if vals.size else None
 
-        # R-hat needs two chains; with one it is reported as None
-        rmax = worst(rhat, np.max) if self.model.n_chains > 1 else None
-        return {"rhat_max": rmax, "ess_bulk_min": worst(ess, np.min)}
+        return {"rhat_max": worst(rhat, np.max), "ess_bulk_min": worst(ess, np.min)}
 
-    def results(self) -> dict:
-        """The ``results.json`` content (keys of DESIGN.md section 4)."""
+    def convergence_warnings(self) -> list[str]:
+        """Plain-words warnings when a reported scalar has R-hat > 1.01 or bulk ESS < 400
+        (the thresholds Stan and ArviZ advise: Vehtari et al. 2021, "Rank-normalization,
+        folding, and localization: an improved R-hat"), each saying what to do."""
+        rhat, ess = self._diagnostic_arrays()
+        out = []
+        m = self.model
+        if m.n_chains < 2:
+            out.append("R-hat cannot be computed with one chain, so convergence is not "
+                       "checked: run at least 2 chains (--chains 4).")
+
+        def names(d, bad):
+            return [f"{k} ({int(np.sum(bad(v)))} of {v.size})" if v.size > 1 else k
+                    for k, v in d.items() if np.any(bad(v))]
+
+        high = names(rhat, lambda v: np.isfinite(v) & (v > self.RHAT_MAX))
+        if high:
+            worst = max(float(np.nanmax(rhat[k.split(" ")[0]])) for k in high)
+            out.append(f"R-hat above {self.RHAT_MAX} (worst {worst:.3f}) for {', '.join(high)}: "
+                       f"the chains disagree, so these posteriors are not reliable yet. Run "
+                       f"longer (--warmup {2 * m.n_warmup} --draws {2 * m.n_draws}) or more "
+                       f"chains.")
+        low = names(ess, lambda v: np.isfinite(v) & (v < self.ESS_MIN))
+        if low:
+            worst = min(float(np.nanmin(ess[k.split(" ")[0]])) for k in low)
+            need = int(np.ceil(m.n_draws * self.ESS_MIN / max(worst, 1.0)))
+            out.append(f"Bulk effective sample size below {self.ESS_MIN} (smallest "
+                       f"{worst:.0f}) for {', '.join(low)}: intervals are rough. Run more "
+                       f"draws (about --draws {need}) or more chains.")
+        return out
+
+    def results(self, holdout: bool = True) -> dict:
+        """The ``results.json`` content (keys of docs/results.md).
+
+        ``holdout=False`` leaves out the holdout validation and policy evaluation
+        (``manylift.workflows`` computes and times them as stages of their own).
+        """
         post = self.posterior.posterior
         inp = self.inputs
         d = self.data
@@ -210,10 +275,17 @@ class PooledFit:
                 "chains": self.model.n_chains, "draws": self.model.n_draws,
                 "warmup": self.model.n_warmup, "thin": self.model.thin,
                 "seconds": self.run.seconds, "sweeps_per_second": self.run.sweeps_per_second,
+                "compile_seconds": self.timings.get("compile"),
                 "backend": self.run.backend, "rhat_max": diag.get("rhat_max"),
                 "ess_bulk_min": diag.get("ess_bulk_min"),
+                "warnings": self.convergence_warnings() if diag else [],
                 "expansion": bool(self.spec.expansion),
                 "interweave": bool(self.spec.interweave), "seed": int(self.model.random_state),
+            },
+            "model": {
+                "random_intercept": bool(inp.design.random_intercept),
+                "random_coefficients": list(inp.design.r_names),
+                "fixed_coefficients": int(inp.design.K),
             },
             "data": {
                 "rows": d.n_rows, "customers": d.n_customers, "campaigns": d.n_campaigns,
@@ -224,18 +296,18 @@ class PooledFit:
             },
             "isolated": pooled_vs_isolated(self),
             "features": inp.features.to_dict(),
-            **self._holdout_results(),
+            **(self._holdout_results() if holdout else {}),
         }
 
     # -- holdout evaluation and effects (pooled/holdout.py) ----------------
-    def evaluate(self, cost="auto"):
+    def evaluate(self, cost="auto", scores: str = "aipw"):
         """Posterior holdout validation (AUTOC, BLP slope) and policy evaluation.
 
-        See :func:`manylift.pooled.holdout.evaluate`; ``cost`` as there.
+        See :func:`manylift.pooled.holdout.evaluate`; ``cost`` and ``scores`` as there.
         """
         from manylift.pooled.holdout import evaluate
 
-        return evaluate(self, cost=cost)
+        return evaluate(self, cost=cost, scores=scores)
 
     def effects(self):
         """Campaign-average effects, sorted, against isolated per-campaign regressions."""
@@ -243,50 +315,52 @@ class PooledFit:
 
         return campaign_effects(self)
 
-    def decompose(self):
-        """Variance shares, Shapley values and effect curves (a ``Decomposition``).
-
-        The decomposition layer sits below this one; it is reached through the hook
-        registry (see :meth:`report`).
-        """
-        from manylift._core.hooks import get_hook
-
-        return get_hook("pooled_decompose")(self)
-
     def _holdout_results(self) -> dict:
         if not np.asarray(self.inputs.holdout).any():
             return {"validation": None, "policy": None}
         return self.evaluate().to_dict()
 
-    def save(self, directory: str | os.PathLike, extra: dict | None = None) -> Path:
-        """Write ``results.json``, ``customers.parquet`` and ``posterior.nc`` (atomically).
+    # -- scoring new rows (pooled/scoring.py) ---------------------------------
+    def scoring_model(self):
+        """The :class:`~manylift.pooled.scoring.ScoringModel` of this fit (what scoring
+        new rows needs; saved as model.json, model.parquet, customer_draws.npy)."""
+        from manylift.pooled.scoring import ScoringModel
 
-        ``extra`` adds sections to ``results.json`` (e.g. ``decomposition``, ``overlap``,
-        computed by layers below this one).
+        if getattr(self, "_scoring", None) is None:
+            self._scoring = ScoringModel.from_fit(self)
+        return self._scoring
+
+    def predict_effect(self, new_rows, history=None, **kwargs):
+        """Posterior of the effect of treating each new row, and the decision: see
+        :meth:`manylift.pooled.scoring.ScoringModel.predict_effect` (same arguments)."""
+        return self.scoring_model().predict_effect(new_rows, history, **kwargs)
+
+    @staticmethod
+    def load(directory: str | os.PathLike):
+        """A fit read back from its run folder: :func:`manylift.pooled.scoring.load_run`."""
+        from manylift.pooled.scoring import load_run
+
+        return load_run(directory)
+
+    def save(self, directory: str | os.PathLike, extra: dict | None = None,
+             results: dict | None = None) -> Path:
+        """Write ``results.json``, ``customers.parquet``, ``posterior.nc`` and the scoring
+        model (``model.json``, ``model.parquet``, ``customer_draws.npy``), atomically.
+
+        ``results`` replaces :meth:`results` (``manylift.workflows`` assembles it);
+        ``extra`` adds sections to it (e.g. ``decomposition``, ``overlap``, computed by
+        layers below this one). The whole analysis, report included, is
+        ``manylift.PooledModel(...).fit(data).report(path)`` or ``manylift fit``.
         """
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "results.json", {**self.results(), **(extra or {})})
+        write_json(out / "results.json", {**(results if results is not None
+                                             else self.results()), **(extra or {})})
         write_parquet(out / "customers.parquet", self.customers)
         with atomic_path(out / "posterior.nc", suffix=".nc") as tmp:
             self.posterior.to_netcdf(str(tmp), engine="h5netcdf")
+        self.scoring_model().save(out)
         return out
-
-    def report(self, path: str | os.PathLike, directory: str | os.PathLike | None = None) -> str:
-        """Save the run (to ``directory``, default the report's folder) and render its HTML report.
-
-        The report layer sits below this one, so the renderer is looked up in
-        the hook registry that ``import manylift`` fills (dependency injection,
-        as ArviZ injects its backends); the report renders the saved files and
-        never recomputes.
-        """
-        from manylift._core.hooks import get_hook, has_hook
-
-        path = Path(path)
-        run_dir = Path(directory) if directory is not None else path.parent
-        extra = get_hook("pooled_extra_results")(self) if has_hook("pooled_extra_results") else {}
-        self.save(run_dir, extra=extra)
-        return get_hook("pooled_report")(run_dir, path)
 
     def __repr__(self) -> str:
         post = self.posterior.posterior

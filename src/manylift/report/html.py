@@ -76,6 +76,10 @@ td:first-child,th:first-child{text-align:left} figure{margin:1em 0} figcaption{c
 svg{max-width:100%;height:auto}
 pre.rules{background:#f7f7f7;border:1px solid #e5e5e5;padding:.6em 1em;font-size:.9em;overflow-x:auto}
 .scroll{max-width:100%;overflow-x:auto}
+.warnings{background:#fff4e5;border:1px solid #d9822b;border-left:6px solid #d9822b;padding:.6em 1.2em;
+ margin:1em 0} .warnings h2{border:none;margin:.2em 0;color:#8a4b00;font-size:1.2em}
+.advice{background:#eef7ee;border-left:4px solid #3a8a3a;padding:.6em 1.2em;margin:1em 0}
+.advice.hold{background:#fbf3e6;border-left-color:#d9822b}
 """
 
 
@@ -102,6 +106,9 @@ class Page:
         self.title = title
         self.subtitle = subtitle
         self._summary: list[str] = []
+        self._warnings: list[str] = []
+        self._warnings_title = "Warnings"
+        self._advice: tuple[str, list[str], bool] | None = None
         self._sections: list[_Section] = []
         self._footer: list[str] = []
 
@@ -109,6 +116,15 @@ class Page:
     def summary(self, bullets: list[str]) -> None:
         """The one-screen plain-words summary that opens the report."""
         self._summary.extend(bullets)
+
+    def warnings(self, items: list[str], title: str = "Warnings") -> None:
+        """A visible box at the top of the page, one line per item (nothing when empty)."""
+        self._warnings.extend(str(x) for x in items)
+        self._warnings_title = title
+
+    def advice(self, headline: str, details: list[str], positive: bool) -> None:
+        """A highlighted recommendation under the summary (green when ``positive``)."""
+        self._advice = (headline, list(details), bool(positive))
 
     def section(self, title: str, intro: str | None = None) -> _Section:
         anchor = f"s{len(self._sections) + 1}"
@@ -181,9 +197,19 @@ class Page:
         ]
         if self.subtitle:
             out.append(f'<p class="note">{esc(self.subtitle)}</p>')
+        if self._warnings:
+            items = "".join(f"<li>{esc(w)}</li>" for w in self._warnings)
+            out.append(f'<div class="warnings" role="alert"><h2>{esc(self._warnings_title)}'
+                       f"</h2><ul>{items}</ul></div>")
         if self._summary:
             items = "".join(f"<li>{esc(b)}</li>" for b in self._summary)
             out.append(f'<div class="summary"><h2 style="border:none;margin-top:0">Summary</h2><ul>{items}</ul></div>')
+        if self._advice is not None:
+            head, details, positive = self._advice
+            items = "".join(f"<li>{esc(d)}</li>" for d in details)
+            cls = "advice" if positive else "advice hold"
+            out.append(f'<div class="{cls}"><p><strong>{esc(head)}</strong></p>'
+                       f"{'<ul>' + items + '</ul>' if items else ''}</div>")
         if nav:
             out.append(f"<nav>{nav}</nav>")
         for s in self._sections:

@@ -191,12 +191,13 @@ class OverlapNetworkDisplay:
                            edgecolors="white", linewidths=0.6, zorder=2,
                            label=_mpl_text(level) if k < max_legend else None)
             extra = f" (first {max_legend} of {len(levels)})" if len(levels) > max_legend else ""
-            ax.legend(title=_mpl_text(f"{self.legend_title}{extra}"), fontsize="small",
-                      title_fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0),
+            # sizes in points, not "small": panels are drawn at about 1:1 in a 1100 px page
+            ax.legend(title=_mpl_text(f"{self.legend_title}{extra}"), fontsize=11,
+                      title_fontsize=11, loc="upper left", bbox_to_anchor=(1.0, 1.0),
                       frameon=False, markerscale=0.6)
-        ax.set_title(_mpl_text(self.title), fontsize="medium")
-        ax.set_xlabel("layout position (no units; close = many shared customers)")
-        ax.set_ylabel("layout position (no units)")
+        ax.set_title(_mpl_text(self.title), fontsize=12)
+        ax.set_xlabel("layout position (close = many shared customers)", fontsize=10)
+        ax.set_ylabel("layout position (no units)", fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
         ax.autoscale_view()
@@ -206,7 +207,7 @@ class OverlapNetworkDisplay:
 
 
 def overlap_figure(result: OverlapResult, color_by=None, max_edges: int = 400,
-                   random_state: int = 0, ncols: int = 3):
+                   random_state: int = 0, ncols: int = 2):
     """A figure with one network panel per entry of ``color_by`` (same layout in each).
 
     ``color_by``: a list of attribute names and/or community methods; default:
@@ -219,7 +220,8 @@ def overlap_figure(result: OverlapResult, color_by=None, max_edges: int = 400,
     panels = list(color_by)
     ncols = max(1, min(ncols, len(panels)))
     nrows = int(np.ceil(len(panels) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(6.2 * ncols, 5.2 * nrows), squeeze=False)
+    # two panels a row keep labels legible at the page width (three made them ~6 px high)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6.6 * ncols, 5.4 * nrows), squeeze=False)
     positions = network_layout(result, random_state)
     for ax, key in zip(axes.ravel(), panels):
         OverlapNetworkDisplay.from_result(result, key, positions=positions,
@@ -332,7 +334,7 @@ def add_overlap_section(page: Page, result: OverlapResult, max_edges: int = 400,
     if result.communities:
         page.figure(
             overlap_figure(result, list(result.communities), max_edges=max_edges,
-                           random_state=random_state, ncols=min(4, len(result.communities))),
+                           random_state=random_state, ncols=min(2, len(result.communities))),
             caption=(
                 "Communities found by each algorithm on the same layout (colour = community). "
                 "One community, or communities mixing every attribute, mean no isolated groups "

@@ -1,6 +1,6 @@
 """The pooled model's design as compact arrays, and its products without a dense N x K matrix.
 
-The fixed part of DESIGN.md section 4 (App-4/App-7 of the source study) is
+The fixed part of docs/pooled.md (App-4/App-7 of the source study) is
 
     F_ij = [dense columns (intercept, X, W, proportion treated, W x proportion treated),
             categorical terms (campaign, week, recency x stock cell, activity bin),
@@ -51,7 +51,9 @@ class Design:
     ----------
     y : (N,) centred outcome
     customer : (N,) int customer index 0..n-1 (sorted)
-    R : (N, q) random-coefficient design ``[W, X]`` (W in {-1/2, +1/2})
+    R : (N, q) random-coefficient design ``[1, W, X]`` with the customer random intercept
+        (the default), ``[W, X]`` without it (W in {-1/2, +1/2})
+    r_names : names of R's columns (``u0``, ``uI``, then ``u[<covariate>]``)
     dense : (N, d) dense columns of F
     codes : (N, B) int32 codes of the categorical terms
     n_levels, times_w : per term
@@ -77,6 +79,16 @@ class Design:
     RtR: np.ndarray
     names: tuple[str, ...]
     term_slices: dict
+    r_names: tuple[str, ...] = ()
+
+    @property
+    def ui_index(self) -> int:
+        """Column of R (and coordinate of u_i) of the unobserved responsiveness uI_i."""
+        return self.r_names.index("uI") if "uI" in self.r_names else 0
+
+    @property
+    def random_intercept(self) -> bool:
+        return "u0" in self.r_names
 
     @property
     def n_rows(self) -> int:
@@ -137,16 +149,26 @@ def build_design(
     dense_names: list[str],
     terms: list[CategoricalTerm],
     covariate_names: list[str] | None = None,
+    random_intercept: bool = False,
 ) -> Design:
     """Assemble the design and precompute ``F'F`` and every ``R_i'R_i``.
 
     ``dense`` holds the dense columns of F (the caller includes the intercept,
-    X, W and the continuous V columns with their W interactions).
+    X, W and the continuous V columns with their W interactions).  With
+    ``random_intercept`` the customer effects are ``u_i = (u0_i, uI_i, ubeta_i)``,
+    ``R = [1, W, X]``; without, ``u_i = (uI_i, ubeta_i)``, ``R = [W, X]`` (the source
+    study's specification).
     """
     N = y.shape[0]
     if np.any(np.diff(customer) < 0):
         raise ModelError("build_design needs rows sorted by customer.")
-    R = np.column_stack([w, X])
+    R = np.column_stack([np.ones(N), w, X] if random_intercept else [w, X])
+    covs = list(covariate_names) if covariate_names is not None else [
+        str(k) for k in range(X.shape[1] if X.ndim == 2 else 0)]
+    r_names = (["u0"] if random_intercept else []) + ["uI"] + [f"u[{c}]" for c in covs]
+    if len(r_names) != R.shape[1]:
+        raise ModelError(f"build_design: {len(covs)} covariate names for {R.shape[1]} columns "
+                         f"of R.")
     codes = np.column_stack([t.codes for t in terms]).astype(np.int32) if terms else \
         np.zeros((N, 0), np.int32)
     n_levels = tuple(int(t.n_levels) for t in terms)
@@ -194,6 +216,7 @@ def build_design(
         R=R, dense=dense, dense_names=tuple(dense_names), codes=codes,
         term_names=tuple(t.name for t in terms), n_levels=n_levels, times_w=times_w,
         w=np.asarray(w, float), FtF=FtF, RtR=RtR, names=tuple(names), term_slices=slices,
+        r_names=tuple(r_names),
     )
 
 
@@ -292,11 +315,11 @@ def joint_cells(design: Design, max_joint_cells: int = 1 << 16) -> JointCells:
     campaign x week are the interventions, recency-stock cell x activity bin a small
     table.  A row's categorical part of ``F theta`` is then one lookup per group in a
     table of (joint code, arm) values, and ``F' r`` one segment sum per group.  Needs W
-    effect-coded as -1/2, +1/2 (DESIGN.md section 4), so that the arm fixes W.
+    effect-coded as -1/2, +1/2 (docs/pooled.md), so that the arm fixes W.
     """
     if design.w.size and not np.all(np.abs(np.abs(design.w) - 0.5) < 1e-12):
         raise ModelError("The joint-cell layout needs the treatment effect-coded as -1/2, +1/2 "
-                         "(DESIGN.md section 4); build the design with build_design.")
+                         "(docs/pooled.md); build the design with build_design.")
     treated = design.w > 0
     columns: list[list[int]] = []  # [n_levels, base_start, w_start]
     col_index: list[int] = []  # distinct column -> design code column

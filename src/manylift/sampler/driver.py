@@ -72,15 +72,36 @@ class SamplerRun:
 
 
 def _fingerprint(settings: SamplerSettings, backend_name: str, K: int, n: int, N: int,
-                 spec=None) -> str:
+                 spec=None, random_coefficients=()) -> str:
     import dataclasses
 
     return json.dumps({"chains": settings.n_chains, "warmup": settings.n_warmup,
                        "draws": settings.n_draws, "thin": settings.thin,
                        "seed": settings.random_state, "backend": backend_name,
                        "K": K, "customers": n, "rows": N,
+                       "random_coefficients": list(random_coefficients),
                        "spec": dataclasses.asdict(spec) if spec is not None else None},
                       sort_keys=True)
+
+
+_SETTING_NAMES = {"chains": "--chains", "warmup": "--warmup", "draws": "--draws",
+                  "thin": "--thin", "seed": "--seed", "backend": "--backend",
+                  "K": "the number of fixed coefficients (data or features)",
+                  "customers": "the number of customers (data)", "rows": "the number of rows (data)",
+                  "random_coefficients": "the random coefficients (--no-random-intercept or "
+                                         "--covariates)",
+                  "spec": "the sampler moves or priors (--plain-gibbs)"}
+
+
+def _fingerprint_difference(old: str, new: str) -> str:
+    """Plain words for what differs between two fingerprints."""
+    try:
+        a, b = json.loads(old), json.loads(new)
+    except ValueError:
+        return "a checkpoint from an older version of manylift"
+    diffs = [f"{_SETTING_NAMES.get(k, k)}: {a.get(k)!r} in the checkpoint, {b.get(k)!r} now"
+             for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    return "; ".join(diffs) or "nothing visible"
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
@@ -150,7 +171,7 @@ def run_sampler(
     total = settings.total_sweeps
     design = backend.design
     fp = _fingerprint(settings, backend.name, design.K, design.n_customers, design.n_rows,
-                      getattr(backend, "spec", None))
+                      getattr(backend, "spec", None), getattr(design, "r_names", ()))
     seeds = np.random.SeedSequence(settings.random_state).spawn(C)
     backend.init(seeds)
     K, q = design.K, design.q
@@ -167,7 +188,9 @@ def run_sampler(
         if bytes(ck["fingerprint"]).decode() != fp:
             raise SamplerError(
                 f"The checkpoint {str(checkpoint)!r} was written by a run with other settings or "
-                f"data ({bytes(ck['fingerprint']).decode()}); delete it or run without --resume."
+                f"data ({_fingerprint_difference(bytes(ck['fingerprint']).decode(), fp)}). Resume "
+                f"with the checkpoint's settings, or delete it (or run without --resume) to "
+                f"start afresh."
             )
         sweep = int(ck["sweep"])
         backend.set_states([State(ck["theta_state"][c], float(ck["sigma2_state"][c]),

@@ -45,6 +45,7 @@ from manylift.sampler.gibbs_numpy import (
     asis_accept,
     asis_draw,
     asis_laplace,
+    numerical_failure,
     px_log_density,
 )
 from manylift.sampler.gibbs_numpy import init as numpy_init
@@ -158,9 +159,22 @@ def gather_pass(cells, R, starts, Rty, DtR, theta_d, table, u, RRT, need, Linv, 
                     s -= DtR[i, k, a] * theta_d[k]
                 mi[a] = s
             r0, r1 = starts[i], starts[i + 1]
-            # q == 4 (W and three covariates, the usual model) written out: the four sums
-            # stay in registers (measured 8% faster per sweep than the loop over a)
-            if q == 4:
+            # q == 5 (intercept, W and three covariates: the default model) and q == 4
+            # (without the intercept) written out: the sums stay in registers (measured 8%
+            # faster per sweep than the loop over a)
+            if q == 5:
+                m0, m1, m2, m3, m4 = mi[0], mi[1], mi[2], mi[3], mi[4]
+                for j in range(r0, r1):
+                    g = 0.0
+                    for b in range(n_groups):
+                        g += table[cells[j, b]]
+                    m0 -= R[j, 0] * g
+                    m1 -= R[j, 1] * g
+                    m2 -= R[j, 2] * g
+                    m3 -= R[j, 3] * g
+                    m4 -= R[j, 4] * g
+                mi[0], mi[1], mi[2], mi[3], mi[4] = m0, m1, m2, m3, m4
+            elif q == 4:
                 m0, m1, m2, m3 = mi[0], mi[1], mi[2], mi[3]
                 for j in range(r0, r1):
                     g = 0.0
@@ -290,6 +304,56 @@ def _draw4(omega_inv, RtR, m, z, i, inv_s2, out):
     out[3] = x3
 
 
+@njit(cache=True, inline="always")
+def _draw5(omega_inv, RtR, m, z, i, inv_s2, out):
+    """q = 5 (the default model: intercept, W, three covariates): as :func:`_draw4`."""
+    p00 = omega_inv[0, 0] + RtR[i, 0, 0] * inv_s2
+    p10 = omega_inv[1, 0] + RtR[i, 1, 0] * inv_s2
+    p20 = omega_inv[2, 0] + RtR[i, 2, 0] * inv_s2
+    p30 = omega_inv[3, 0] + RtR[i, 3, 0] * inv_s2
+    p40 = omega_inv[4, 0] + RtR[i, 4, 0] * inv_s2
+    p11 = omega_inv[1, 1] + RtR[i, 1, 1] * inv_s2
+    p21 = omega_inv[2, 1] + RtR[i, 2, 1] * inv_s2
+    p31 = omega_inv[3, 1] + RtR[i, 3, 1] * inv_s2
+    p41 = omega_inv[4, 1] + RtR[i, 4, 1] * inv_s2
+    p22 = omega_inv[2, 2] + RtR[i, 2, 2] * inv_s2
+    p32 = omega_inv[3, 2] + RtR[i, 3, 2] * inv_s2
+    p42 = omega_inv[4, 2] + RtR[i, 4, 2] * inv_s2
+    p33 = omega_inv[3, 3] + RtR[i, 3, 3] * inv_s2
+    p43 = omega_inv[4, 3] + RtR[i, 4, 3] * inv_s2
+    p44 = omega_inv[4, 4] + RtR[i, 4, 4] * inv_s2
+    r0 = 1.0 / np.sqrt(max(p00, 1e-300))
+    l10 = p10 * r0
+    l20 = p20 * r0
+    l30 = p30 * r0
+    l40 = p40 * r0
+    r1 = 1.0 / np.sqrt(max(p11 - l10 * l10, 1e-300))
+    l21 = (p21 - l20 * l10) * r1
+    l31 = (p31 - l30 * l10) * r1
+    l41 = (p41 - l40 * l10) * r1
+    r2 = 1.0 / np.sqrt(max(p22 - l20 * l20 - l21 * l21, 1e-300))
+    l32 = (p32 - l30 * l20 - l31 * l21) * r2
+    l42 = (p42 - l40 * l20 - l41 * l21) * r2
+    r3 = 1.0 / np.sqrt(max(p33 - l30 * l30 - l31 * l31 - l32 * l32, 1e-300))
+    l43 = (p43 - l40 * l30 - l41 * l31 - l42 * l32) * r3
+    r4 = 1.0 / np.sqrt(max(p44 - l40 * l40 - l41 * l41 - l42 * l42 - l43 * l43, 1e-300))
+    v0 = m[i, 0] * inv_s2 * r0
+    v1 = (m[i, 1] * inv_s2 - l10 * v0) * r1
+    v2 = (m[i, 2] * inv_s2 - l20 * v0 - l21 * v1) * r2
+    v3 = (m[i, 3] * inv_s2 - l30 * v0 - l31 * v1 - l32 * v2) * r3
+    v4 = (m[i, 4] * inv_s2 - l40 * v0 - l41 * v1 - l42 * v2 - l43 * v3) * r4
+    x4 = (v4 + z[i, 4]) * r4
+    x3 = (v3 + z[i, 3] - l43 * x4) * r3
+    x2 = (v2 + z[i, 2] - l32 * x3 - l42 * x4) * r2
+    x1 = (v1 + z[i, 1] - l21 * x2 - l31 * x3 - l41 * x4) * r1
+    x0 = (v0 + z[i, 0] - l10 * x1 - l20 * x2 - l30 * x3 - l40 * x4) * r0
+    out[0] = x0
+    out[1] = x1
+    out[2] = x2
+    out[3] = x3
+    out[4] = x4
+
+
 @njit(parallel=True, cache=True)
 def draw_pass(cells, R, starts, RtR, RRT, DtRT, m, omega_inv, sigma2, z, n_cells, n_chunks):
     """Second look at the rows: draw every u_i given ``m`` (from :func:`gather_pass`)
@@ -331,8 +395,11 @@ def draw_pass(cells, R, starts, RtR, RRT, DtRT, m, omega_inv, sigma2, z, n_cells
         i_lo, i_hi = ch * per, min(n, (ch + 1) * per)
         nb = 0
         for i in range(i_lo, i_hi):
-            # q == 4 written out (per-customer work measured 1.65x faster, same numbers)
-            if q == 4:
+            # q == 5 and q == 4 written out (per-customer work measured 1.65x faster at
+            # q = 4, same numbers)
+            if q == 5:
+                _draw5(omega_inv, RtR, m, z, i, inv_s2, ui)
+            elif q == 4:
                 _draw4(omega_inv, RtR, m, z, i, inv_s2, ui)
             else:
                 for a in range(q):
@@ -347,7 +414,14 @@ def draw_pass(cells, R, starts, RtR, RRT, DtRT, m, omega_inv, sigma2, z, n_cells
             nb += 1
             # per-cell sums of R u: one scatter-add per group and row
             r0, r1 = starts[i], starts[i + 1]
-            if q == 4:
+            if q == 5:
+                u0, u1, u2, u3, u4 = ui[0], ui[1], ui[2], ui[3], ui[4]
+                for j in range(r0, r1):
+                    sj = (R[j, 0] * u0 + R[j, 1] * u1 + R[j, 2] * u2 + R[j, 3] * u3
+                          + R[j, 4] * u4)
+                    for b in range(n_groups):
+                        Fc[cells[j, b]] += sj
+            elif q == 4:
                 u0, u1, u2, u3 = ui[0], ui[1], ui[2], ui[3]
                 for j in range(r0, r1):
                     sj = R[j, 0] * u0 + R[j, 1] * u1 + R[j, 2] * u2 + R[j, 3] * u3
@@ -626,19 +700,29 @@ class NumbaBackend:
         return z
 
     def _step(self, rng, state: State):
+        block = ["u (gather pass)"]  # the block being drawn, named in the error if one fails
+        try:
+            return self._sweep(rng, state, block)
+        except (np.linalg.LinAlgError, ValueError, FloatingPointError, ZeroDivisionError) as exc:
+            raise numerical_failure(block[0], exc) from None
+
+    def _sweep(self, rng, state: State, block: list):
         d, spec = self.design, self.spec
         theta, sigma2, omega_inv, _ = state
         N, q, n = d.n_rows, d.q, d.n_customers
         n_cells = self._M.shape[0]
         z, m_buf = self._buffers(rng, n, q)
         z = self._normals(rng, z)
+        block[0] = "Omega^-1"
         L = np.linalg.cholesky(np.linalg.inv(omega_inv)) if spec.interweave else np.eye(q)
+        block[0] = "u (gather pass)"
         m, T, hh, Gp, cu = self._gather(self._cells, self._R, self._starts, self._Rty,
                                         self._DtR, theta[: self._dd],
                                         _coo_matvec(*self._M_coo, theta, n_cells), state.u,
                                         self._RRT, self._need, np.linalg.inv(L),
                                         bool(spec.interweave), bool(spec.expansion),
                                         m_buf, self._n_chunks)
+        block[0] = "scale move"
         if spec.expansion:
             # scale move on the current (u, Omega) (same density as gibbs_numpy.px_scale_step:
             # A = G / s2, b = c / s2), before the u block redraws u: u -> alpha o u leaves
@@ -649,6 +733,7 @@ class NumbaBackend:
                 self.accepted["scale"] += 1
                 omega_inv = omega_inv / np.outer(drawn, drawn)
                 L = drawn[:, None] * L
+        block[0] = "interweaving move"
         if spec.interweave:  # (Omega, u) | z, then u is redrawn (gibbs_numpy.asis_step)
             P, h = _asis_matrix(T, hh, q)
             L_new = asis_draw(rng, L, P / sigma2, h / sigma2, spec,
@@ -657,12 +742,14 @@ class NumbaBackend:
                 Minv = np.linalg.inv(L_new)
                 omega_inv = Minv.T @ Minv
                 self.accepted["interweave"] += 1
+        block[0] = "u"
         u, c, G, S, Fd, Fc = self._draw(self._cells, self._R, self._starts, d.RtR, self._RRT,
                                        self._DtRT, m, omega_inv, float(sigma2), z,
                                        n_cells, self._n_chunks)
         # Omega^-1 | u, sigma^2 | theta (start of sweep), u and theta | sigma^2, u: their random
         # numbers drawn here, in the order gibbs_numpy.sample_wishart and the numpy
         # reference draw them, the algebra compiled in one call (_tail)
+        block[0] = "Omega^-1, sigma^2 and theta"
         q_df = spec.wishart_df(q) + n
         chi = rng.chisquare(q_df - np.arange(q))
         nz = rng.standard_normal(q * (q - 1) // 2)

@@ -1,4 +1,4 @@
-"""The readable numpy reference of the Gibbs sweep (DESIGN.md section 4).
+"""The readable numpy reference of the Gibbs sweep (docs/pooled.md).
 
 Pure functions in the BlackJAX shape: ``init(rng, design, spec) -> State`` and
 ``step(rng, state, design, spec) -> (State, Info)``.  Blocks per sweep:
@@ -347,7 +347,28 @@ def random_part(design: Design, u: np.ndarray) -> np.ndarray:
     return np.einsum("nq,nq->n", design.R, u[design.customer])
 
 
+def numerical_failure(block: str, exc: Exception):
+    """The error a sweep raises when a block's linear algebra fails (the docs promise the
+    block's name, not a traceback from inside numpy)."""
+    from manylift._core.errors import SamplerError
+
+    return SamplerError(
+        f"The sampler failed in block {block} ({type(exc).__name__}: {exc}). This usually "
+        f"means non-finite or extreme values in the outcome or covariates, or a design the "
+        f"data do not identify; check the data with `manylift validate`, or rescale the "
+        f"outcome.")
+
+
 def step(rng: np.random.Generator, state: State, design: Design, spec: ModelSpec):
+    """One sweep (the blocks of the module docstring); returns ``(State, Info)``."""
+    block = ["theta"]  # the block being drawn, named in the error if one fails
+    try:
+        return _step(rng, state, design, spec, block)
+    except (np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
+        raise numerical_failure(block[0], exc) from None
+
+
+def _step(rng, state: State, design: Design, spec: ModelSpec, block: list):
     theta, sigma2, omega_inv, u = state
     y = design.y
     N, q, n = design.n_rows, design.q, design.n_customers
@@ -358,28 +379,34 @@ def step(rng: np.random.Generator, state: State, design: Design, spec: ModelSpec
     L = np.linalg.cholesky(P)
     mean = cho_solve((L, True), b)
     theta = mean + solve_triangular(L.T, rng.standard_normal(design.K), lower=False)
+    block[0] = "sigma^2"
     # 2. 1/sigma^2 | rest ~ Gamma(a0 + N/2, scale = 1 / (1/b0 + SSE/2))
     fixed = design.F_dot(theta)
     e = yr - fixed
     sse = float(e @ e)
     prec = rng.gamma(spec.sigma_shape + N / 2, 1.0 / (1.0 / spec.sigma_scale + sse / 2))
     sigma2 = 1.0 / prec
+    block[0] = "Omega^-1"
     # 3. Omega^-1 | u ~ Wishart(df0 + n, (B0^-1 + S_u)^-1)
     S = u.T @ u
     scale = np.linalg.inv(np.linalg.inv(spec.wishart_scale(q)) + S)
     omega_inv = sample_wishart(rng, spec.wishart_df(q) + n, (scale + scale.T) / 2)
+    block[0] = "u"
     # 4. u_i | rest ~ N(P_i^-1 m_i, P_i^-1), P_i = Omega^-1 + R_i'R_i / s2, m_i = R_i'(y_i - F_i theta)/s2
     ry = y - fixed
     m = np.column_stack([np.bincount(design.customer, weights=design.R[:, k] * ry, minlength=n)
                          for k in range(q)]) / sigma2
+    block[0] = "interweaving move"
     if spec.interweave:  # 3b. (Omega, u) through z = L^-1 u; u is redrawn next
         u, omega_inv, _ = asis_step(rng, u, omega_inv, design.RtR, m, sigma2, spec)
+    block[0] = "u"
     Pi = omega_inv[None] + design.RtR / sigma2
     Li = np.linalg.cholesky(Pi)
     z = rng.standard_normal((n, q))
     mu = np.linalg.solve(Pi, m[..., None])[..., 0]
     # x = L^-T z has covariance (L L')^-1 = P^-1
     u = mu + np.linalg.solve(np.swapaxes(Li, -1, -2), z[..., None])[..., 0]
+    block[0] = "scale move"
     if spec.expansion:
         u, omega_inv, _ = px_scale_step(rng, u, omega_inv, design.RtR, m, sigma2, spec)
     # log-likelihood kernel of the outcome equation at the new state

@@ -34,7 +34,7 @@ class Info(NamedTuple):
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Conjugate priors (defaults of DESIGN.md section 4).
+    """Conjugate priors (defaults of docs/pooled.md).
 
     Parameters
     ----------

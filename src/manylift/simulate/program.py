@@ -11,9 +11,21 @@ campaign and week deviations, observed heterogeneity (usage level, fatigue
 from treatment stock, recovery with recency) and unobserved customer
 responsiveness correlated with the customer's covariate slopes.
 
-The outcome follows the pooled model of DESIGN.md section 4 exactly (so that
-parameter recovery is a fair test), with the treatment effect-coded:
-``y = m + tau * (W - 1/2) + eps``; ``Y(1) - Y(0) = tau`` on the natural scale.
+Two outcome models (``mode``):
+
+* ``"realistic"`` (the default): the outcome a marketing program produces, which does
+  not follow the pooled model's equations: ``y = baseline_i + m + tau * W + eps`` with
+  a 0/1 treatment (the effect is there only when treated), a customer baseline level
+  only partly explained by the covariates (``ProgramSpec.baseline_sd``), and treated
+  shares spread over 0.58-0.86 per campaign (``ProgramSpec.treated_share``).  A model
+  can be trusted on real data only if it recovers the truth of data like these.
+* ``"model"``: the pooled model's outcome exactly, with the treatment effect-coded,
+  ``y = m + tau * (W - 1/2) + eps`` and no customer baseline (the source study's
+  specification): for exactness tests of the sampler.
+
+In both, ``Y(1) - Y(0) = tau`` on the natural scale.  ``ProgramSpec(post_treatment=True)``
+adds a column measured after treatment (``spend_next_30d``, moved by the treatment), as
+exports often hold: it must never be used as a covariate.
 """
 
 from __future__ import annotations
@@ -24,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from manylift._core.checks import check_positive_int
+from manylift._core.checks import check_in, check_positive_int
 from manylift._core.errors import DataWarning, ModelError
 from manylift._core.rng import as_generator
 from manylift.data.experiment import ExperimentData
@@ -49,6 +61,13 @@ class ProgramSpec:
     the effect gradient per sd of log 30-day usage; ``fatigue_per_stock`` the
     loss of effect per unit of treatment stock; ``recovery`` the effect regained
     as recency grows (half of it after ``recovery_weeks``); ``sigma`` the noise sd.
+
+    Realistic mode only: ``baseline_sd`` is the sd of each customer's baseline level
+    (outcome units), whose correlation with the customer's usual usage level (which the
+    covariates see, noisily) is ``baseline_corr_level``, so the covariates explain only
+    part of it.  ``treated_share``: the campaigns' treated shares, a constant, a range
+    ``(lo, hi)`` drawn uniformly, or None (realistic: uniform on (0.58, 0.86); model:
+    about 0.79, clipped to that range).  ``post_treatment`` adds ``spend_next_30d``.
     """
 
     taubar: float = 1.0
@@ -65,6 +84,10 @@ class ProgramSpec:
     slope_sd: tuple[float, ...] = (1.0, 0.7, 0.5)
     corr_u_slope: float = 0.4
     betabar: tuple[float, ...] = (3.0, 1.5, 1.0)
+    baseline_sd: float = 4.0
+    baseline_corr_level: float = 0.5
+    treated_share: float | tuple[float, float] | None = None
+    post_treatment: bool = False
 
 
 @dataclass(frozen=True, repr=False)
@@ -101,21 +124,35 @@ class ProgramTruth:
     weeks: pd.DataFrame
     params: dict = field(default_factory=dict)
 
-    def variance_shares(self) -> dict[str, float]:
-        """True finite-population variance shares (Gelman) over all rows."""
-        sd = {
-            "unobserved": self.rows["unobserved"].std(ddof=0),
-            "observed": self.rows["observed"].std(ddof=0),
-            "week": self.rows["week_effect"].std(ddof=0),
-            "campaign": self.rows["campaign"].std(ddof=0),
-        }
+    def component_sds(self, rows=None) -> dict[str, float]:
+        """True finite-population sd of each effect component over ``rows`` (a boolean mask
+        or index of ``self.rows``; default all rows): unobserved (uI_i), observed (activity
+        and exposure history), week (tau_t) and campaign (tau_c), in outcome units."""
+        r = self.rows if rows is None else (self.rows[rows] if np.asarray(rows).dtype == bool
+                                            else self.rows.iloc[rows])
+        return {"unobserved": float(r["unobserved"].std(ddof=0)),
+                "observed": float(r["observed"].std(ddof=0)),
+                "week": float(r["week_effect"].std(ddof=0)),
+                "campaign": float(r["campaign"].std(ddof=0))}
+
+    def sd_shares(self, rows=None) -> dict[str, float]:
+        """True shares s_f / sum s_f of the finite-population sds (the source study's
+        definition, Table 4 of "Learning from Many Experiments")."""
+        sd = self.component_sds(rows)
+        tot = sum(sd.values())
+        return {k: v / tot for k, v in sd.items()}
+
+    def variance_shares(self, rows=None) -> dict[str, float]:
+        """True shares s_f^2 / sum s_f^2 (the squared definition)."""
+        sd = self.component_sds(rows)
         tot = sum(v**2 for v in sd.values())
-        return {k: float(v**2 / tot) for k, v in sd.items()}
+        return {k: v**2 / tot for k, v in sd.items()}
 
     def to_dict(self) -> dict:
         """JSON-ready summary (what ``manylift simulate`` writes to truth.json)."""
         return {
             "params": self.params,
+            "sd_share": self.sd_shares(),
             "variance_share": self.variance_shares(),
             "campaigns": {
                 str(r.campaign_id): {"tau_c": r.tau_c, "average_effect": r.average_effect}
@@ -142,6 +179,7 @@ def simulate_program(
     *,
     rows_per_customer: float | None = None,
     spec: ProgramSpec | None = None,
+    mode: str = "realistic",
     random_state=0,
 ) -> tuple[ExperimentData, ProgramTruth]:
     """Simulate a repeated-experiment marketing program with known truth.
@@ -158,6 +196,10 @@ def simulate_program(
         ``0.3 * n_weeks`` (28 at the paper's 96 weeks), capped at ``n_weeks``.
     spec : ProgramSpec, default=None
         Effect sizes and noise (see :class:`ProgramSpec`).
+    mode : {"realistic", "model"}, default="realistic"
+        ``"realistic"``: 0/1 treatment in the outcome, customer baselines partly outside
+        the covariates, treated shares spread over 0.58-0.86; ``"model"``: the pooled
+        model's equations exactly (effect-coded treatment, no customer baseline).
     random_state : int or Generator, default=0
 
     Returns
@@ -176,6 +218,8 @@ def simulate_program(
     n_campaigns = check_positive_int("n_campaigns", n_campaigns, "simulate_program", 2)
     n_weeks = check_positive_int("n_weeks", n_weeks, "simulate_program", 2)
     spec = spec or ProgramSpec()
+    check_in("mode", mode, ("realistic", "model"), "simulate_program")
+    realistic = mode == "realistic"
     rng = as_generator(random_state)
     n, C, T = n_customers, n_campaigns, n_weeks
     target = rows_per_customer if rows_per_customer is not None else 0.3 * T
@@ -199,6 +243,19 @@ def simulate_program(
         if C >= k:
             arr[rng.permutation(C)[:k]] = np.arange(k)
     share = np.clip(rng.normal(0.79, 0.05, C), 0.58, 0.86)
+    # one uniform per campaign whatever the share option, so that programs that differ only
+    # in their treated shares share every other draw (same customers, usage and effects);
+    # none in the model mode's default, which keeps its earlier programs draw for draw
+    ts = spec.treated_share
+    u_share = rng.random(C) if (realistic or ts is not None) else None
+    if ts is not None:
+        lo, hi = (float(ts), float(ts)) if np.isscalar(ts) else (float(ts[0]), float(ts[1]))
+        if not 0 < lo <= hi < 1:
+            raise ModelError(f"The 'treated_share' field of ProgramSpec must be a share or a "
+                             f"range (lo, hi) inside (0, 1); got {ts!r} instead.")
+        share = lo + (hi - lo) * u_share
+    elif realistic:
+        share = 0.58 + 0.28 * u_share
     rule = rng.integers(0, len(_RULES), C)  # independent of attributes
     frequency = rng.uniform(0.3, 1.0, C)  # share of weeks a campaign runs
     attr_effect = 0.5 * (goal == 0) - 0.5 * (action == 2)
@@ -316,9 +373,25 @@ def simulate_program(
     base = 40.0 + camp_base[camp] + week_base[week] + np.einsum("ij,ij->i", Xc, beta)
     del X, Xc, beta
     eps = rng.normal(0, spec.sigma, N)
-    y0 = base - tau / 2 + eps
-    y1 = base + tau / 2 + eps
+    if realistic:
+        # a customer's own level, only partly seen by the covariates (through the usual
+        # usage level that drives them); the effect only when treated (0/1 treatment)
+        z_level = (level - level.mean()) / level.std()
+        rho = spec.baseline_corr_level
+        c_i = spec.baseline_sd * (rho * z_level + np.sqrt(1 - rho**2) * rng.normal(0, 1, n))
+        base = base + c_i[cust]
+        y0 = base + eps
+        y1 = base + tau + eps
+    else:
+        c_i = np.zeros(n)
+        y0 = base - tau / 2 + eps
+        y1 = base + tau / 2 + eps
     y = np.where(w == 1, y1, y0)
+    post = None
+    if spec.post_treatment:
+        # spend in the following 30 days: moved by the treatment (through y), so it must
+        # never be a covariate
+        post = np.maximum(0.0, 0.8 * y + rng.normal(0, 0.5 * spec.sigma, N))
     del base, eps
 
     campaign_cat = pd.Categorical.from_codes(camp, categories=camp_ids)
@@ -333,6 +406,8 @@ def simulate_program(
         "usage_15_30d": cat["u15"],
         "usage_30d": cat["u30"],
     })
+    if post is not None:
+        frame["spend_next_30d"] = post
     for k in ("u7", "u8", "u15", "u30"):
         del cat[k]  # the frame holds its own copies
     costs = np.round(rng.uniform(0.05, 0.6, C), 2)
@@ -359,9 +434,14 @@ def simulate_program(
         "week_effect": tau_t[week], "observed": observed, "unobserved": unobserved,
         "recency": rec, "stock": cat["stock"], "y0": y0, "y1": y1,
     })
+    if post is not None:
+        rows["spend_next_30d"] = post
     if len(rows) != data.n_rows:
         key = data.frame[["customer_id", "week"]]
         rows = key.merge(rows, on=["customer_id", "week"], how="left")
+    if post is not None:
+        # in the exposures as an export would have it (not a covariate: it is not one)
+        data.frame["spend_next_30d"] = rows["spend_next_30d"].to_numpy()
     camp_avg = rows.groupby("campaign_id", observed=False)["tau"].mean()
     week_avg = rows.groupby("week")["tau"].mean()
     campaigns_truth = campaigns.assign(
@@ -374,8 +454,14 @@ def simulate_program(
     for k, name in enumerate(COVARIATES):
         customers[f"u_{name}"] = u[:, 1 + k]
     customers["level"] = level  # usual log weekly usage: the eligibility rules compare to it
+    customers["baseline"] = c_i  # the customer's own level outside the covariates (realistic)
+    seen = np.unique(cust)
     params = {
+        "mode": mode,
         "taubar": spec.taubar, "sigma_u": spec.sigma_u, "sigma": spec.sigma,
+        "sigma_u_sample": float(np.std(u_I[seen], ddof=1)),
+        "baseline_sd": spec.baseline_sd if realistic else 0.0,
+        "share_treated": float(w.mean()),
         "average_effect": float(rows["tau"].mean()),
         "sigma_campaign": float(tau_c.std()), "sigma_week": float(tau_t.std()),
         "Omega": omega.tolist(), "betabar": list(spec.betabar), "decay": spec.decay,
