@@ -22,19 +22,13 @@ _LAZY = {
     "simulate_program": "manylift.simulate.program",
     "ExposureFeatures": "manylift.features.exposure",
     "holdout_split": "manylift.features.holdout",
-    "PooledModel": "manylift.pooled.model",
-    "PooledFit": "manylift.pooled.fit",
+    # the rich fit (decompose(), report(path)) of the workflows layer
+    "PooledModel": "manylift.workflows.api",
+    "PooledFit": "manylift.workflows.api",
     "load_run": "manylift.pooled.scoring",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]
-
-# Implementations offered to lower layers (see manylift._core.hooks).
-from manylift._core.hooks import register_hook as _register_hook  # noqa: E402
-
-_register_hook("pooled_report", "manylift.report.pooled:pooled_report")
-_register_hook("pooled_decompose", "manylift.decomposition.decompose:decompose")
-_register_hook("pooled_extra_results", "manylift.design.pooled_extras:pooled_extra_results")
 
 
 def __getattr__(name: str):

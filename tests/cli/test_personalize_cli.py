@@ -27,11 +27,27 @@ def test_simulate_writes_results_and_report(tmp_path, capsys):
     assert rc == 0
     res = json.loads((out / "results.json").read_text())
     assert res["schema_version"] == 1 and res["source"] == "simulated"
-    assert set(res["parameters"]["rho"]) == {"estimate", "lo", "hi"}
+    assert set(res["parameters"]["rho"]) >= {"estimate", "lo", "hi"}
     assert res["truth"]["rho"] == 0.3
     assert set(res["methods"]["ols"]) == {"value", "se", "gain", "gain_se"}
     assert (out / "report.html").read_text().startswith("<!DOCTYPE html>")
-    assert "predicted gain" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    # the gain says what it is in: units, per customer, against what
+    gain_line = next(line for line in printed.out.splitlines()
+                     if line.startswith("predicted gain from personalization:"))
+    assert f"{res['predicted_gain']['estimate']:.4g}" in gain_line
+    assert "in outcome units (outcome) per customer, relative to the best uniform arm" in gain_line
+    assert "largest lever: a 1%" in printed.out
+    # progress: stage lines on standard error
+    assert "[personalize" in printed.err and "estimating sigma, rho" in printed.err
+    # one recommended arm per method for every row
+    import pandas as pd
+
+    units = pd.read_parquet(out / "assignments.parquet")
+    assert len(units) == 3000 and list(units["row_id"]) == list(range(3000))
+    assert {"split", "arm", "recommended_ols", "recommended_t_learner"} <= set(units.columns)
+    assert set(units["recommended_ols"]) <= set(res["data"]["arms"])
+    assert (units["split"] == "holdout").sum() == res["data"]["holdout_rows"]
 
 
 def test_csv_input_with_control_and_covariates(tmp_path):

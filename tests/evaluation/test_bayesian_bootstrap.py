@@ -144,3 +144,31 @@ def test_bad_weights_are_rejected_with_the_fix():
         rank_metric_many(s, [[1, 2, 3, 4]], weights=[1.0, 0.0, 1.0, 1.0])
     with pytest.raises(DataError, match="shape"):
         policy_value_many(s, [0, 1, 0, 1], 0.5, [[1, 1, 0, 0]], weights=np.ones((2, 4)))
+
+
+def test_rank_summary_and_grouped_autoc_equal_the_one_metric_functions():
+    from manylift.evaluation import grouped_autoc_many, rank_summary_many
+
+    rng = np.random.default_rng(6)
+    n, D, G = 1500, 5, 30
+    s = rng.normal(size=n)
+    groups = rng.integers(0, G, n)
+    values = rng.normal(size=(D, G))
+    values[:, 7] = values[:, 8]  # two groups tie
+    prio = values[:, groups]
+    w = rng.exponential(size=(D, n))
+    q = np.linspace(0.05, 1, 20)
+    r = rank_summary_many(s, prio, weights=w, q=q)
+    np.testing.assert_allclose(r["autoc"], rank_metric_many(s, prio, weights=w), atol=1e-12)
+    np.testing.assert_allclose(r["qini"], rank_metric_many(s, prio, "qini", weights=w),
+                               atol=1e-12)
+    # the equal-weight rates of the compiled kernel against the numpy implementation
+    np.testing.assert_allclose(r["autoc_equal"], rank_metric_many(s, prio), atol=1e-12)
+    np.testing.assert_allclose(r["qini_equal"], rank_metric_many(s, prio, "qini"), atol=1e-12)
+    np.testing.assert_allclose(r["toc"], toc_curve_many(s, prio, q, weights=w), atol=1e-12)
+    np.testing.assert_allclose(grouped_autoc_many(s, groups, values, weights=w), r["autoc"],
+                               atol=1e-12)
+    np.testing.assert_allclose(grouped_autoc_many(s, groups, values), r["autoc_equal"],
+                               atol=1e-12)
+    with pytest.raises(DataError, match="one priority per group"):
+        grouped_autoc_many(s, groups, values[:, :5])

@@ -27,7 +27,7 @@ def test_every_method_beats_the_best_uniform_arm_on_true_outcomes(experiment, me
     test_rows = np.flatnonzero(~train)
     pol = PersonalizationPolicy(method, control="control", n_estimators=60, forest_trees=40,
                                 random_state=0)
-    assert pol.fit(x[train], d["arm"][train], d["outcome"][train]) is pol
+    assert pol.fit(d["outcome"][train], d["arm"][train], x[train]) is pol
     codes = pol.predict_codes(x[~train])
     assert codes.shape == (test_rows.size,) and pol.arms_[0] == "control"
     po = experiment.potential_outcomes[test_rows]
@@ -45,7 +45,7 @@ def test_ols_is_the_fully_interacted_regression(experiment):
     # eq. 13 with all arm x covariate interactions equals a separate OLS per arm
     d = experiment.data
     x = d.filter(like="x").to_numpy()
-    pol = PersonalizationPolicy("ols", control="control").fit(x, d["arm"], d["outcome"])
+    pol = PersonalizationPolicy("ols", control="control").fit(d["outcome"], d["arm"], x)
     scores = pol.predict_scores(x[:50])
     for k, arm in enumerate(pol.arms_):
         rows = (d["arm"] == arm).to_numpy()
@@ -57,14 +57,14 @@ def test_ols_is_the_fully_interacted_regression(experiment):
 def test_policy_is_deterministic_and_checks_its_state(experiment):
     d = experiment.data.iloc[:1500]
     x = d.filter(like="x")
-    a = PersonalizationPolicy("t_learner", n_estimators=30).fit(x, d["arm"], d["outcome"]).predict(x)
-    b = PersonalizationPolicy("t_learner", n_estimators=30).fit(x, d["arm"], d["outcome"]).predict(x)
+    a = PersonalizationPolicy("t_learner", n_estimators=30).fit(d["outcome"], d["arm"], x).predict(x)
+    b = PersonalizationPolicy("t_learner", n_estimators=30).fit(d["outcome"], d["arm"], x).predict(x)
     assert (a == b).all()
     with pytest.raises(ModelError, match="not fitted yet"):
         PersonalizationPolicy("ols").predict(x)
     with pytest.raises(ModelError, match="'method' parameter of PersonalizationPolicy"):
-        PersonalizationPolicy("xgboost").fit(x, d["arm"], d["outcome"])
-    pol = PersonalizationPolicy("ols").fit(x, d["arm"], d["outcome"])
+        PersonalizationPolicy("xgboost").fit(d["outcome"], d["arm"], x)
+    pol = PersonalizationPolicy("ols").fit(d["outcome"], d["arm"], x)
     with pytest.raises(ModelError, match="fitted on 6 covariates; got 2"):
         pol.predict(x.iloc[:, :2])
 

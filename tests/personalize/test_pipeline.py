@@ -19,7 +19,7 @@ HILLSTROM_COVARIATES = ["recency", "history", "mens", "womens", "newbie", "zip_c
 def simulated():
     exp = simulate_multiarm(n=6000, n_arms=3, sigma=1.0, rho=0.2, s=0.3, sigma_eps=1.0, random_state=0)
     res = personalize_frame(exp.data, "arm", "outcome", methods=("ols", "t_learner"), truth=exp.truth,
-                            **FAST)
+                            covariates=[c for c in exp.data.columns if c.startswith("x")], **FAST)
     return exp, res
 
 
@@ -28,7 +28,7 @@ def test_results_json_has_the_design_keys(simulated):
     out = res.to_results()
     assert out["schema_version"] == 1
     for k in ("sigma", "rho", "s", "sigma_eps"):
-        assert set(out["parameters"][k]) == {"estimate", "lo", "hi"}
+        assert set(out["parameters"][k]) >= {"estimate", "lo", "hi"}
     assert set(out["arm_means"]) == {"control", "arm_1", "arm_2"}
     assert out["best_uniform_arm"] == exp.truth["best_arm"] == "arm_2"
     assert set(out["predicted_gain"]) >= {"estimate", "lo", "hi"}
@@ -67,7 +67,7 @@ def test_frame_errors_name_the_column():
     d = simulate_multiarm(n=500, random_state=0).data
     with pytest.raises(ColumnError, match="treatment column 'segment' is not in the data"):
         personalize_frame(d, "segment", "outcome")
-    with pytest.raises(ColumnError, match="Covariate column"):
+    with pytest.raises(ColumnError, match="covariate column.*'age'"):
         personalize_frame(d, "arm", "outcome", covariates=["x1", "age"])
 
 
@@ -90,3 +90,34 @@ def test_hillstrom_full_pipeline(outcome):
         assert p["lo"] <= p["estimate"] <= p["hi"]
     assert out["arm_means"]["Mens E-Mail"] == pytest.approx(means["Mens E-Mail"])
     assert isinstance(res.comparison.assignment_shares, pd.DataFrame)
+
+
+def test_covariate_profile_heatmap_names_the_covariates_and_shows_its_colour_bar(simulated):
+    from manylift.report.personalize import plot_covariate_profiles
+
+    exp, res = simulated
+    fig = plot_covariate_profiles(res, "ols")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    heat, cbar = fig.axes[0], fig.axes[1]
+    names = [c for c in exp.data.columns if c.startswith("x")]
+    assert [t.get_text() for t in heat.get_xticklabels()] == names
+    # the colour bar's label lies inside the figure, and the bar below the covariate names
+    label = cbar.xaxis.label.get_window_extent(renderer)
+    box = fig.bbox
+    assert cbar.xaxis.label.get_text().startswith("group mean of the covariate")
+    assert box.x0 <= label.x0 and label.x1 <= box.x1 and box.y0 <= label.y0 and label.y1 <= box.y1
+    lowest_name = min(t.get_window_extent(renderer).y0 for t in heat.get_xticklabels())
+    assert cbar.get_window_extent(renderer).y1 < lowest_name
+
+
+def test_assignments_are_the_policies_the_holdout_evaluated(simulated):
+    exp, res = simulated
+    a = res.assignments
+    assert len(a) == len(exp.data) and list(a["row_id"]) == list(range(len(exp.data)))
+    np.testing.assert_array_equal(a["arm"], exp.data["arm"])
+    hold = a[a["split"] == "holdout"]
+    labels = np.asarray(res.comparison.arms, dtype=object)
+    for name in ("ols", "t_learner"):
+        np.testing.assert_array_equal(hold[f"recommended_{name}"],
+                                      labels[res.comparison.assignments[name]])

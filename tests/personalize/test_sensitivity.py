@@ -63,6 +63,36 @@ def test_swaps_reproduce_the_other_experiment_when_only_one_parameter_differs():
 def test_sensitivity_bundle():
     res = sensitivity(BASE, grid_size=3, n_sims=200, n_sims_elasticity=300, n_individuals=100)
     assert len(res.elasticities) == 4 and len(res.curves) >= 12
-    assert "largest elasticity" in repr(res)
+    assert "largest lever" in repr(res)
     g = simulate_gain(BASE, n_sims=300, n_individuals=100, random_state=0).gain
     assert res.elasticities["gain"].iloc[0] == pytest.approx(g)
+
+
+def test_largest_lever_is_the_largest_absolute_change_when_the_gain_is_negative():
+    from types import SimpleNamespace
+
+    from manylift.report.personalize import plot_elasticities, plot_sensitivity_curves
+
+    # noisy predictions: targeting loses to the best uniform arm (negative gain); then a % change
+    # of the gain ranks the parameters backwards (the issue: rho named, s moves the gain 7x more)
+    p = GainParameters(sigma=0.2, rho=0.6, s=0.3, sigma_eps=2.0, n_arms=3)
+    mc = dict(n_sims=1000, n_individuals=200, n_per_arm=2000, random_state=0)
+    res = sensitivity(p, grid_size=2, n_sims=200, n_sims_elasticity=1000,
+                      n_individuals=200, n_per_arm=2000, random_state=0)
+    base = simulate_gain(p, **mc).gain
+    assert base < 0
+    # independently: the gain after each 1% helpful change, same random numbers
+    changed = {"s": p.replace(s=0.99 * p.s), "sigma": p.replace(sigma=1.01 * p.sigma),
+               "rho": p.replace(rho=0.99 * p.rho), "sigma_eps": p.replace(sigma_eps=0.99 * p.sigma_eps)}
+    moves = {k: simulate_gain(q, **mc).gain - base for k, q in changed.items()}
+    truth = max(moves, key=lambda k: abs(moves[k]))
+    assert truth == "s"
+    top = res.largest_lever
+    assert top["parameter"] == truth
+    assert top["gain_change"] == pytest.approx(moves["s"], rel=1e-9)
+    # every helpful change raises the (negative) gain, so every elasticity is positive
+    assert np.all(res.elasticities["elasticity"] > 0)
+    result = SimpleNamespace(sensitivity=res, comparison=None)
+    assert "1% lower s moves the predicted gain most" in plot_elasticities(result).axes[0].get_title()
+    assert plot_sensitivity_curves(result)._suptitle.get_text().startswith(
+        "The gain responds most to s")

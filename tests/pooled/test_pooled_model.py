@@ -178,9 +178,12 @@ def test_resume_refuses_a_checkpoint_from_other_moves(tmp_path):
 
 
 def test_decompose_method_reaches_the_decomposition_layer():
+    # manylift.PooledModel is the workflows layer's: its fits decompose and report
+    import manylift
+
     data, _ = simulate_program(300, 5, 30, random_state=2)
-    fit = PooledModel(n_chains=1, n_warmup=20, n_draws=20, backend="numpy",
-                      progress=False).fit(data)
+    fit = manylift.PooledModel(n_chains=1, n_warmup=20, n_draws=20, backend="numpy",
+                               progress=False).fit(data)
     dec = fit.decompose()
     shares = dec.variance_share.to_dict()
     total = sum(v["mean"] for k, v in shares.items() if isinstance(v, dict) and "mean" in v)

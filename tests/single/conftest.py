@@ -1,16 +1,13 @@
-from pathlib import Path
+from importlib import resources
 
 import pandas as pd
 import pytest
 
-_SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "hillstrom.csv.gz"
-
 
 @pytest.fixture(scope="session")
 def hillstrom_raw() -> pd.DataFrame:
-    """The raw Hillstrom file from ../shared/data (the packaged copy when it is absent)."""
-    if _SHARED.exists():
-        return pd.read_csv(_SHARED)
-    from manylift.data.datasets import load_hillstrom
-
-    return load_hillstrom()
+    """The raw Hillstrom file as distributed (read with pandas alone: no manylift code and no
+    dataset declaration in ``attrs``)."""
+    path = resources.files("manylift").joinpath("datasets_files/hillstrom.csv.gz")
+    with resources.as_file(path) as p:
+        return pd.read_csv(p)

@@ -5,11 +5,11 @@ from manylift._core.errors import DataError, ModelError
 from manylift.simulate.single import simulate_experiment
 from manylift.single import (
     ATE_ESTIMATORS,
+    SingleData,
     e_value,
     estimate_ate,
     manski_bounds,
     positivity_diagnostics,
-    prepare_single,
     trimming_sweep,
 )
 
@@ -26,7 +26,9 @@ def _hillstrom_arm(raw, arm, outcome):
         treated = (rows["segment"] == arm).to_numpy()
     y = rows[outcome].to_numpy(dtype=float)
     raw_dm = y[treated].mean() - y[~treated].mean()
-    data = prepare_single(rows.assign(t=treated.astype(int)), "t", outcome, HILLSTROM_COVARIATES)
+    # Hillstrom repeats rows (distinct customers with equal values)
+    data = SingleData.from_frame(rows.assign(t=treated.astype(int)), "t", outcome,
+                                 HILLSTROM_COVARIATES, allow_duplicates=True)
     return data, raw_dm
 
 

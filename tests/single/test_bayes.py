@@ -15,7 +15,7 @@ from manylift.data.datasets import load_hillstrom
 from manylift.simulate.segments import simulate_segment_experiment
 from manylift.single.bayes import BayesianUplift, BayesPriors, resolve_control
 
-FAST = dict(num_chains=4, num_warmup=500, num_samples=500, random_state=1)
+FAST = dict(n_chains=4, n_warmup=500, n_draws=500, random_state=1)
 
 
 # --------------------------------------------------------------------------
@@ -92,15 +92,17 @@ def test_prior_predictive_matches_independent_monte_carlo():
     df = pd.DataFrame({"w": np.r_[np.zeros(n // 2), np.ones(n // 2)].astype(int)})
     df["y"] = (rng.random(n) < 0.1).astype(int)
     priors = BayesPriors(intercept_loc=-2.0, intercept_scale=1.0, effect_scale=0.5)
-    fit = BayesianUplift(model="pooled", priors=priors, num_chains=1, num_warmup=50,
-                         num_samples=50, random_state=0)
+    fit = BayesianUplift(model="pooled", priors=priors, n_chains=1, n_warmup=50,
+                         n_draws=50, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        fit.fit(df, treatment="w", outcome="y")
-    check = fit.prior_predictive(num_samples=2000)
+        fit.fit(df, treatment="w", outcome="y", allow_duplicates=True)
+    check = fit.prior_predictive(n_draws=2000)
+    # the intercept is the log-odds at the average treated share (here 1/2): the arms sit at
+    # alpha - tau / 2 and alpha + tau / 2
     alpha = rng.normal(-2.0, 1.0, 4000)
     tau = rng.normal(0.0, 0.5, 4000)
-    ref = 0.5 * (1 / (1 + np.exp(-alpha)) + 1 / (1 + np.exp(-(alpha + tau))))
+    ref = 0.5 * (1 / (1 + np.exp(-(alpha - tau / 2))) + 1 / (1 + np.exp(-(alpha + tau / 2))))
     assert stats.ks_2samp(check.draws, ref).pvalue > 0.01
     assert check.observed == pytest.approx(df["y"].mean())
     assert set(check.groups["arm"]) == {"treated", "control"}
@@ -108,7 +110,7 @@ def test_prior_predictive_matches_independent_monte_carlo():
 
 @pytest.mark.slow
 def test_posterior_predictive_covers_observed_rates(sim, hier_fit):
-    ppc = hier_fit.posterior_predictive(num_draws=300)
+    ppc = hier_fit.posterior_predictive(n_draws=300)
     assert ppc.covers_observed
     assert 0.025 < ppc.p_value < 0.975
     # per segment x arm: observed within the 95% predictive band for nearly all groups
@@ -162,8 +164,9 @@ def hillstrom_sub():
     return df.sample(12000, random_state=2008).reset_index(drop=True)
 
 
-def _diff_in_means(df):  # the definition of DESIGN.md section 5, from the raw rows
-    """Difference in conversion rates, any e-mail minus none, with a normal 95% CI."""
+def _diff_in_means(df):
+    """Difference in conversion rates, any e-mail minus none, from the raw rows, with a normal
+    95% CI."""
     treated = df["segment"] != "No E-Mail"
     y1, y0 = df.loc[treated, "conversion"], df.loc[~treated, "conversion"]
     est = y1.mean() - y0.mean()
@@ -174,7 +177,7 @@ def _diff_in_means(df):  # the definition of DESIGN.md section 5, from the raw r
 @pytest.mark.slow
 def test_hillstrom_pooled_uplift_matches_raw_difference_in_means(hillstrom_sub):
     df = hillstrom_sub
-    fit = BayesianUplift(model="pooled", num_chains=4, num_warmup=500, num_samples=500,
+    fit = BayesianUplift(model="pooled", n_chains=4, n_warmup=500, n_draws=500,
                          random_state=0).fit(
         df, treatment="segment", outcome="conversion",
         covariates=["recency", "history", "mens", "womens", "newbie"])
@@ -203,14 +206,14 @@ def _small(seed=0, n=300):
 @pytest.mark.slow
 def test_too_short_run_warns_with_the_fix_and_seed_is_deterministic():
     df = _small()
-    kw = dict(model="pooled", num_chains=2, num_warmup=10, num_samples=30, random_state=5)
-    with pytest.warns(ConvergenceWarning, match="num_warmup.*target_accept"):
-        a = BayesianUplift(**kw).fit(df, treatment="w", outcome="y")
+    kw = dict(model="pooled", n_chains=2, n_warmup=10, n_draws=30, random_state=5)
+    with pytest.warns(ConvergenceWarning, match="n_warmup.*target_accept"):
+        a = BayesianUplift(**kw).fit(df, treatment="w", outcome="y", allow_duplicates=True)
     assert not a.diagnostics_.passed
     assert a.diagnostics_.problems
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        b = BayesianUplift(**kw).fit(df, treatment="w", outcome="y")
+        b = BayesianUplift(**kw).fit(df, treatment="w", outcome="y", allow_duplicates=True)
     np.testing.assert_array_equal(a.samples_["effect"], b.samples_["effect"])
 
 
@@ -236,11 +239,12 @@ def test_resolve_control_rules():
 @pytest.mark.parametrize(
     "change, kwargs, error, pattern",
     [
-        (None, dict(outcome="nope"), ColumnError, "'nope'.*not found"),
-        ("y_counts", {}, DataError, "only 0/1.*2 row"),
+        (None, dict(outcome="nope"), ColumnError, "outcome column 'nope' is not in the data"),
+        ("y_counts", dict(family="bernoulli"), DataError, "only 0/1.*2 row"),
         ("nan_cov", dict(covariates=["x"]), DataError, "'x' has 1 missing"),
-        ("one_arm", {}, DataError, "0 control rows"),
-        (None, dict(covariates=["w"]), ModelError, "also the treatment"),
+        ("one_arm", {}, DataError, "no control rows"),
+        (None, dict(covariates=["w"]), DataError, "may not include the treatment"),
+        (None, dict(covariates=["seg"]), ModelError, "segment column 'seg' is also a covariate"),
     ],
 )
 def test_bad_input_messages(change, kwargs, error, pattern):
@@ -252,15 +256,124 @@ def test_bad_input_messages(change, kwargs, error, pattern):
         df.loc[3, "x"] = np.nan
     elif change == "one_arm":
         df["w"] = 1
-    args = dict(treatment="w", outcome="y", segment="seg") | kwargs
+    args = dict(treatment="w", outcome="y", segment="seg", allow_duplicates=True) | kwargs
+    family = args.pop("family", "auto")
     with pytest.raises(error, match=pattern):
-        BayesianUplift().fit(df, **args)
+        BayesianUplift(family=family).fit(df, **args)
 
 
 def test_bad_parameters():
     with pytest.raises(ModelError, match="'effect_scale'.*positive"):
         BayesPriors(effect_scale=-1)
     with pytest.raises(ModelError, match="'model' parameter"):
-        BayesianUplift(model="centred").fit(_small(), treatment="w", outcome="y")
+        BayesianUplift(model="centred").fit(_small(), treatment="w", outcome="y",
+                                            allow_duplicates=True)
     with pytest.raises(ModelError, match="not fitted"):
         BayesianUplift().segment_effects()
+
+
+# --------------------------------------------------------------------------
+# the counts collapse: the same posterior as an independent row-level model
+# --------------------------------------------------------------------------
+def _row_level_reference(df, covariates, segment, outcome, draws, seed):
+    """The hierarchical model written independently, one Bernoulli term per row (NumPyro),
+    on the design the docs define: standardized covariates, covariates and treatment centred
+    within segment, intercept prior centred on logit(mean y)."""
+    import jax
+    import numpyro
+    import numpyro.distributions as dist
+    from numpyro.infer import MCMC, NUTS
+
+    seg_codes, seg_names = pd.factorize(df[segment], sort=True)
+    w = (df["segment"] != "No E-Mail").to_numpy(float)
+    x = df[covariates].to_numpy(float)
+    x = (x - x.mean(axis=0)) / x.std(axis=0)
+    g = pd.Series(seg_codes)
+    x = x - pd.DataFrame(x).groupby(g).transform("mean").to_numpy()
+    wc = w - pd.Series(w).groupby(g).transform("mean").to_numpy()
+    y = df[outcome].to_numpy(float)
+    loc = float(np.log(y.mean() / (1 - y.mean())))
+    S = len(seg_names)
+
+    def model(wc, x, seg, y):
+        beta = numpyro.sample("beta", dist.Normal(0, 1).expand([x.shape[1]]).to_event(1))
+        mu = numpyro.sample("effect_mean", dist.Normal(0, 1))
+        sd = numpyro.sample("effect_sd", dist.HalfNormal(0.5))
+        z = numpyro.sample("effect_z", dist.Normal(0, 1).expand([S]).to_event(1))
+        tau = numpyro.deterministic("effect", mu + sd * z)
+        base = numpyro.sample("baseline", dist.Normal(loc, 1.5).expand([S]).to_event(1))
+        numpyro.sample("y", dist.BernoulliLogits(base[seg] + tau[seg] * wc + x @ beta), obs=y)
+
+    mcmc = MCMC(NUTS(model, target_accept_prob=0.9), num_warmup=draws, num_samples=draws,
+                num_chains=4, chain_method="vectorized", progress_bar=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mcmc.run(jax.random.PRNGKey(seed), wc.astype(np.float32), x.astype(np.float32),
+                 seg_codes.astype(np.int32), y.astype(np.float32))
+    samples = {k: np.asarray(v, dtype=float) for k, v in mcmc.get_samples().items()}
+    # uplift over all rows, per draw, from the reference draws
+    tau, base, beta = samples["effect"], samples["baseline"], samples["beta"]
+    eta0 = base[:, seg_codes] + tau[:, seg_codes] * (0 - (w - wc))[None, :] + beta @ x.T
+    up = (1 / (1 + np.exp(-(eta0 + tau[:, seg_codes]))) - 1 / (1 + np.exp(-eta0))).mean(axis=1)
+    return samples, up
+
+
+@pytest.mark.slow
+def test_counts_collapse_gives_the_row_level_posterior_on_a_hillstrom_subsample():
+    import arviz as az
+
+    df = load_hillstrom().sample(4000, random_state=11).reset_index(drop=True)
+    cov = ["mens", "womens", "newbie"]
+    fit = BayesianUplift(model="hierarchical", n_chains=4, n_warmup=600, n_draws=600,
+                         random_state=2).fit(df, treatment="segment", outcome="visit",
+                                             segment="history_segment", covariates=cov)
+    assert fit.design_.collapsed and fit.design_.n_cells < 120 < 4000  # really collapsed
+    ref, ref_up = _row_level_reference(df, cov, "history_segment", "visit", 600, seed=7)
+    ours = fit.samples_
+    checked = 0
+    for site in ("effect_mean", "effect_sd", "effect", "baseline", "beta"):
+        a = ours[site].reshape(ours[site].shape[0], -1)
+        b = ref[site].reshape(ref[site].shape[0], -1)
+        for j in range(a.shape[1]):
+            ess_a = float(az.ess(a[:, j].reshape(4, -1)))
+            ess_b = float(az.ess(b[:, j].reshape(4, -1)))
+            se = np.sqrt(a[:, j].var() / ess_a + b[:, j].var() / ess_b)
+            assert abs(a[:, j].mean() - b[:, j].mean()) < 4 * se, (site, j)
+            assert a[:, j].std() == pytest.approx(b[:, j].std(), rel=0.15), (site, j)
+            checked += 1
+    assert checked == 2 + 2 * 7 + 3
+    up = fit.overall_effect().uplift_draws
+    assert abs(up.mean() - ref_up.mean()) < 4 * np.sqrt(up.var() / 600 + ref_up.var() / 600)
+    # and the collapse is only a speed-up of the same code: collapse=False on the rows agrees
+    rows = BayesianUplift(model="pooled", n_chains=2, n_warmup=200, n_draws=300, collapse=False,
+                          random_state=3).fit(df, treatment="segment", outcome="visit",
+                                              covariates=cov)
+    cells = BayesianUplift(model="pooled", n_chains=2, n_warmup=200, n_draws=300,
+                           random_state=3).fit(df, treatment="segment", outcome="visit",
+                                               covariates=cov)
+    assert rows.design_.n_cells == 4000 and cells.design_.n_cells < 20
+    a, b = rows.samples_["effect"], cells.samples_["effect"]
+    assert abs(a.mean() - b.mean()) < 4 * np.sqrt(a.var() / 150 + b.var() / 150)
+
+
+def test_design_cells_hold_the_rows_sufficient_statistics():
+    from manylift.single import SingleData
+    from manylift.single.bayes import build_design
+
+    df = load_hillstrom().sample(3000, random_state=4).reset_index(drop=True)
+    data = SingleData.from_frame(df, "segment", "spend", ["mens", "womens", "zip_code"],
+                                 segment="history_segment")
+    d = build_design(data, hierarchical=True)
+    assert d.family == "gaussian" and d.n.sum() == 3000
+    # per segment and arm: rows, sum and sum of squares of the outcome equal the raw file's
+    y = (df["spend"] - df["spend"].mean()) / df["spend"].std(ddof=0)
+    w = (df["segment"] != "No E-Mail").astype(int)
+    raw = pd.DataFrame({"s": df["history_segment"], "w": w, "y": y, "y2": y**2}).groupby(
+        ["s", "w"]).agg(n=("y", "size"), y=("y", "sum"), y2=("y2", "sum"))
+    cells = pd.DataFrame({"s": np.asarray(d.segments)[d.segment_index], "w": d.treated.astype(int),
+                          "n": d.n, "y": d.y_sum, "y2": d.y_sumsq}).groupby(["s", "w"]).sum()
+    np.testing.assert_allclose(cells.loc[raw.index].to_numpy(), raw.to_numpy(), rtol=1e-9)
+    # the covariates are centred within segment (row-weighted)
+    for k in range(d.X.shape[1]):
+        sums = np.bincount(d.segment_index, weights=d.X[:, k] * d.n)
+        np.testing.assert_allclose(sums, 0, atol=1e-8)

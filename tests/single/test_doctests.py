@@ -1,4 +1,4 @@
-"""The docstring examples of the single-experiment toolkit run (STYLE.md: examples are tests)."""
+"""The docstring examples of the single-experiment toolkit run (examples are tests)."""
 
 import doctest
 import importlib
@@ -6,7 +6,9 @@ import importlib
 import pytest
 
 MODULES = [
-    "manylift.single._data", "manylift.single.positivity", "manylift.single.ate",
+    "manylift.single.data", "manylift.single.progress", "manylift.data.datasets",
+    "manylift.personalize._bootstrap", "manylift.single.bayes.model", "manylift.policy.tiers",
+    "manylift.single.positivity", "manylift.single.ate",
     "manylift.single.learners", "manylift.single.validation", "manylift.policy.rules",
     "manylift.policy.profit", "manylift.policy.tree", "manylift.design.power",
     "manylift.simulate.single",

@@ -67,19 +67,19 @@ def test_bad_inputs_name_the_problem():
         positivity_diagnostics(np.array([[np.nan]] * 4), [0, 1, 0, 1])
 
 
-def test_prepare_single_controls_and_encoding():
+def test_single_data_controls_and_encoding():
     import pandas as pd
 
     from manylift._core.errors import MissingColumnError, TreatmentValueError
-    from manylift.single import prepare_single
+    from manylift.single import SingleData
 
     df = pd.DataFrame({"t": [True, False] * 5, "y": np.arange(10.0), "x": np.arange(10.0),
                        "city": ["a", "b"] * 5})
-    d = prepare_single(df, "t", "y", ["x", "city"])
+    d = SingleData.from_frame(df, "t", "y", ["x", "city"])
     assert d.arms == [False, True] and d.covariate_names == ["x", "city=b"]
     lab = df.assign(t=np.where(df["t"], "Mens E-Mail", "No E-Mail"))
-    assert prepare_single(lab, "t", "y").arms[0] == "No E-Mail"
+    assert SingleData.from_frame(lab, "t", "y").arms[0] == "No E-Mail"
     with pytest.raises(TreatmentValueError, match="--control"):
-        prepare_single(df.assign(t=np.where(df["t"], "A", "B")), "t", "y")
+        SingleData.from_frame(df.assign(t=np.where(df["t"], "A", "B")), "t", "y")
     with pytest.raises(MissingColumnError, match="'nope'"):
-        prepare_single(df, "t", "y", ["nope"])
+        SingleData.from_frame(df, "t", "y", ["nope"])

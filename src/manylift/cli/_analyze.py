@@ -8,21 +8,31 @@ from pathlib import Path
 
 import numpy as np
 
-from manylift._core.atomic import write_json
-from manylift.cli._common import csv_list, read_data_or_dataset
+from manylift.cli._common import (
+    add_single_data_options,
+    covariates_arg,
+    csv_list,
+    describe_covariates,
+    read_data_or_dataset,
+)
 
 _EPILOG = """\
 examples:
   manylift analyze --dataset hillstrom --treatment segment --outcome spend \\
-      --covariates recency,history,mens,womens,newbie,zip_code,channel --randomized \\
       --cost 0.1 --margin 0.3 --out hillstrom/
-  manylift analyze campaign.csv --treatment targeted --outcome spend --cost 12.73 --margin 0.3 --out run/
+  manylift analyze campaign.csv --treatment targeted --outcome spend \\
+      --covariates age,tenure,region --randomized --cost 12.73 --margin 0.3 --out run/
 
 DATA has one row per customer. --treatment holds 0/1 or arm labels; the control is
 0, or the only label reading like a control ("No E-Mail", "control"), or --control.
-Covariates default to every other numeric column: name them with --covariates when
-the file also holds post-treatment columns. Writes DIR/results.json and
-DIR/report.html. See docs/single.md for every key.
+Covariates are only the columns named with --covariates (with --dataset, the
+dataset's declared pre-treatment columns; 'auto' opts in to every other numeric
+column). In a randomized experiment (--randomized, or a dataset that declares it)
+every covariate must pass the randomization balance check: a column the treatment
+moved (measured after it) is refused with its name; --allow-imbalanced COL keeps it.
+Rows repeating another row exactly are refused (--allow-duplicates keeps them).
+Writes DIR/results.json, DIR/report.html and DIR/units.parquet (per row: effects of
+every learner, intervals, AIPW scores, the decision of every rule). See docs/single.md.
 """
 
 
@@ -40,22 +50,14 @@ def register(subparsers) -> None:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("data", metavar="DATA", nargs="?", default=None,
-                   help="CSV (optionally gzipped) or Parquet, one row per customer")
-    p.add_argument("--dataset", default=None, metavar="NAME",
-                   help="use a built-in dataset instead of DATA (hillstrom)")
+    add_single_data_options(p)
     p.add_argument("--treatment", required=True, metavar="COL", help="treatment column (0/1 or labels)")
     p.add_argument("--outcome", required=True, metavar="COL", help="numeric outcome column")
-    p.add_argument("--control", default=None, metavar="VALUE",
-                   help="control value of the treatment column (default: 0 or the label reading "
-                        "like a control)")
-    p.add_argument("--covariates", default=None, metavar="A,B,C",
-                   help="pre-treatment covariates; text columns are one-hot encoded "
-                        "(default: every other numeric column)")
     p.add_argument("--propensity-col", default=None, metavar="COL",
                    help="column with the known P(treated) (binary treatment)")
-    p.add_argument("--randomized", action="store_true",
-                   help="randomized experiment: use the arm shares as known propensities")
+    p.add_argument("--randomized", action="store_true", default=None,
+                   help="randomized experiment: use the arm shares as known propensities and "
+                        "require balanced covariates (default for a dataset that declares it)")
     p.add_argument("--cost", type=float, default=None, help="cost per treated customer")
     p.add_argument("--margin", type=float, default=None,
                    help="profit per unit of outcome (e.g. 0.3 for a 30%% margin on spend)")
@@ -68,6 +70,8 @@ def register(subparsers) -> None:
     p.add_argument("--top-k", type=float, default=0.2, help="budget share of the top-k rule (default 0.2)")
     p.add_argument("--risk-aversion", type=float, default=0.3,
                    help="lambda of the risk-adjusted rule (default 0.3)")
+    p.add_argument("--tree-depth", type=int, default=2,
+                   help="depth of the policy trees (default 2)")
     p.add_argument("--n-estimators", type=int, default=200, help="trees per model (default 200)")
     p.add_argument("--n-bootstrap", type=int, default=200, help="bootstrap replicates (default 200)")
     p.add_argument("--power", type=float, default=0.8, help="power of the A/B design (default 0.8)")
@@ -78,7 +82,11 @@ def register(subparsers) -> None:
 
 
 def _design(analysis, power: float) -> dict:
-    """A confirmation test sized for the observed effect and this experiment's MDE."""
+    """A confirmation test sized for the observed effect and this experiment's MDE.
+
+    (Here rather than in the library: the design layer sits above policy, so
+    ``analyze_experiment`` may not call it.)
+    """
     from manylift.design.power import mde_mean, sample_size_mean
 
     main = analysis.main_arm
@@ -100,17 +108,22 @@ def _design(analysis, power: float) -> dict:
 
 
 def run(args) -> int:
+    from manylift.data.io import write_json, write_parquet
     from manylift.policy.analyze import analyze_experiment
     from manylift.report.single import analyze_report
 
     frame = read_data_or_dataset(args.data, args.dataset)
     out = Path(args.out)
     analysis = analyze_experiment(
-        frame, args.treatment, args.outcome, csv_list(args.covariates), control=args.control,
-        propensity=args.propensity_col, randomized=args.randomized, cost=args.cost,
-        margin=args.margin, segment=args.segment, learners=csv_list(args.learners),
-        policy_learner=args.policy_learner, top_k=args.top_k, risk_aversion=args.risk_aversion,
-        n_estimators=args.n_estimators, n_bootstrap=args.n_bootstrap, random_state=args.seed,
+        frame, args.treatment, args.outcome, covariates_arg(args.covariates),
+        control=args.control, propensity=args.propensity_col, randomized=args.randomized,
+        cost=args.cost, margin=args.margin, segment=args.segment,
+        learners=csv_list(args.learners), policy_learner=args.policy_learner, top_k=args.top_k,
+        risk_aversion=args.risk_aversion, tree_depth=args.tree_depth,
+        n_estimators=args.n_estimators, n_bootstrap=args.n_bootstrap,
+        allow_imbalanced=csv_list(args.allow_imbalanced) or (),
+        allow_duplicates=args.allow_duplicates, id=args.id, random_state=args.seed,
+        progress=not args.quiet,
     )
     design = _design(analysis, args.power)
     results = analysis.to_dict()
@@ -118,9 +131,11 @@ def run(args) -> int:
     results["data"]["source"] = args.dataset or str(args.data)
     results["data"]["treatment"] = args.treatment
     results["data"]["outcome"] = args.outcome
-    write_json(out / "results.json", results)
-    page = analyze_report(analysis, design, title=args.title, outcome_name=args.outcome)
-    page.save(out / "report.html")
-    print(repr(analysis))
-    print(f"wrote {out / 'results.json'} and {out / 'report.html'}", file=sys.stdout)
+    written = [out / "results.json", out / "report.html", out / "units.parquet"]
+    write_json(written[0], results)
+    analyze_report(analysis, design, title=args.title, outcome_name=args.outcome).save(written[1])
+    write_parquet(written[2], analysis.units)
+    print(describe_covariates(analysis.data), file=sys.stderr)
+    print("\n".join(analysis.summary_lines()))
+    print("wrote " + ", ".join(str(p) for p in written))
     return 0

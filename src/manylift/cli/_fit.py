@@ -1,4 +1,7 @@
-"""``manylift fit``: fit the pooled model to an exposure file."""
+"""``manylift fit``: the arguments of fitting the pooled model to an exposure file.
+
+The work (read, validate, fit, analyse, save, report) is :func:`manylift.workflows.fit.run_fit`.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,11 @@ import os
 from pathlib import Path
 
 from manylift._core.distributed import ENV_COORDINATOR, ENV_PROCESS_ID, ENV_PROCESSES
-from manylift._core.errors import InterruptedAfterSampling
-from manylift.cli._common import add_pooled_column_options, describe_covariates, pooled_data_kwargs
+from manylift.cli._common import (
+    add_pooled_column_options,
+    describe_pooled_covariates,
+    pooled_data_kwargs,
+)
 
 
 def add_sampler_options(p: argparse.ArgumentParser, draws: int = 1000, warmup: int = 1000,
@@ -79,94 +85,6 @@ def set_host_devices(n: int) -> None:
                                f"{flag} in the environment instead.")
 
 
-def print_summary(fit) -> None:
-    import pandas as pd
-
-    with pd.option_context("display.width", 120, "display.max_columns", 20,
-                           "display.float_format", "{:.3f}".format):
-        print(fit.summary())
-
-
-def _fmt(d) -> str:
-    if not isinstance(d, dict) or not isinstance(d.get("mean"), int | float):
-        return "–"
-    return f"{d['mean']:9.3f}  [{d['lo']:.3f}, {d['hi']:.3f}]"
-
-
-def _pct(x) -> str:
-    return "–" if x is None else f"{100 * float(x):.1f}%"
-
-
-def _pct_fmt(d) -> str:
-    if not isinstance(d, dict) or not isinstance(d.get("mean"), int | float):
-        return "–"
-    return f"{_pct(d['mean']):>7s}  [{_pct(d['lo'])}, {_pct(d['hi'])}]"
-
-
-def print_results(out: Path) -> None:
-    """Short tables of the holdout validation, policies, decomposition and the advice
-    (from results.json; scalars only, posterior mean [95% interval])."""
-    import json
-
-    from manylift.report.pooled import NO_HOLDOUT, targeting_advice
-
-    r = json.loads((out / "results.json").read_text())
-    warnings = (r.get("sampler") or {}).get("warnings") or []
-    if warnings:
-        print("\nSampler warnings (read the results with care):")
-        for w in warnings:
-            print(f"  ! {w}")
-    v = r.get("validation") or {}
-    p = r.get("policy") or {}
-    if not v and not p:
-        print(f"\n{r.get('holdout_problem') or NO_HOLDOUT}")
-    if v:
-        print(f"\nValidation on {v.get('holdout_rows', 0):,} holdout rows "
-              f"(posterior mean [95% interval]; model + sampling uncertainty):")
-        print(f"  AUTOC (outcome units)              {_fmt(v.get('autoc'))}")
-        print(f"  AUTOC, model only                  {_fmt(v.get('autoc_model_only'))}")
-        print(f"  BLP slope (1 = calibrated), model  {_fmt(v.get('blp_slope'))}")
-    if p:
-        unit = "net of cost" if p.get("cost_aware") else "no costs"
-        print(f"\nTargeting policies, value per holdout row (outcome units, {unit}):")
-        for name in ("company", "random", "model"):
-            pol = p.get(name) or {}
-            share = (pol.get("share_targeted") or {}).get("mean")
-            share_txt = f"   treats {100 * share:5.1f}%" if share is not None else ""
-            print(f"  {name:8s} {_fmt(pol.get('net_value'))}{share_txt}")
-        m = p.get("model") or {}
-        if m.get("gain_over_company"):
-            print(f"  model - company  {_fmt(m['gain_over_company'])}   "
-                  f"P(model beats company) = {_pct(m.get('p_beats_company'))}")
-            print(f"    model only     {_fmt(m.get('gain_over_company_model_only'))}   "
-                  f"P = {_pct(m.get('p_beats_company_model_only'))}")
-    dec = r.get("decomposition") or {}
-    ss = dec.get("sd_share") or {}
-    if ss:
-        print("\nWhere the spread of effects comes from (s_f / sum s_f):")
-        for k, x in ss.items():
-            print(f"  {k:11s} {_pct_fmt(x)}")
-    for key, label in (("shapley_ipw", "IPW value"), ("shapley_autoc", "AUTOC")):
-        d = dec.get(key) or {}
-        if not d:
-            continue
-        if d.get("shares_reported"):
-            print(f"\nShapley shares of the targeting value ({label}):")
-            for k in ("customer", "campaign", "week"):
-                print(f"  {k:11s} {_pct_fmt(d.get(k))}")
-            if d.get("unobserved_of_total"):
-                print(f"  unobserved share of the whole: {_pct_fmt(d['unobserved_of_total'])}")
-        else:
-            print(f"\nShapley ({label}): no targeting value to divide "
-                  f"(P(v_all > baseline) = {_pct(d.get('p_positive'))}, needs 90%).")
-    adv = targeting_advice(r)
-    print(f"\n{adv.headline}")
-    for line in adv.evidence:
-        print(f"  - {line}")
-    for line in adv.missing:
-        print(f"  - would help: {line}")
-
-
 def spec_from_args(args):
     """The sampler's ModelSpec: both redundant moves (the default), or plain Gibbs with
     ``--plain-gibbs``."""
@@ -175,38 +93,14 @@ def spec_from_args(args):
     return ModelSpec(expansion=False, interweave=False) if args.plain_gibbs else ModelSpec()
 
 
-def fit_and_save(data, args, out: Path, resume: bool = False):
-    from manylift.pooled.model import PooledModel
-
-    model = PooledModel(n_chains=args.chains, n_warmup=args.warmup, n_draws=args.draws,
-                        thin=args.thin, random_state=args.seed, backend=args.backend,
-                        spec=spec_from_args(args), random_intercept=args.random_intercept,
-                        progress=not args.quiet, devices=getattr(args, "devices", None),
-                        dtype=getattr(args, "dtype", "float64"),
-                        checkpoint_every=getattr(args, "checkpoint_every", 250))
-    out.mkdir(parents=True, exist_ok=True)
-    ck = out / "checkpoint.npz"
-    if resume and not ck.exists():
-        print(f"--resume: no checkpoint at {ck}; starting a fresh run.")
-        resume = False
-    elif resume:
-        print(f"--resume: continuing from {ck}.")
-    fit = model.fit(data, checkpoint=ck, resume=resume)
-    try:
-        from manylift.design.pooled_extras import pooled_extra_results
-        from manylift.report.pooled import pooled_report
-
-        for w in fit.convergence_warnings():
-            print(f"warning: {w}")
-        fit.save(out, extra=pooled_extra_results(fit, random_state=args.seed))
-        pooled_report(out, out / "report.html")
-    except KeyboardInterrupt:
-        raise InterruptedAfterSampling(
-            f"interrupted after sampling; the draws are in {ck}. Run the same command with "
-            f"--resume to write the results without sampling again.") from None
-    if ck.exists():
-        ck.unlink()  # the run is complete and saved
-    return fit
+def model_kwargs(args) -> dict:
+    """The PooledModel keyword arguments of the sampler options (and of --devices, --dtype,
+    --checkpoint-every)."""
+    return dict(n_chains=args.chains, n_warmup=args.warmup, n_draws=args.draws, thin=args.thin,
+                random_state=args.seed, backend=args.backend, spec=spec_from_args(args),
+                random_intercept=args.random_intercept, progress=not args.quiet,
+                devices=getattr(args, "devices", None), dtype=getattr(args, "dtype", "float64"),
+                checkpoint_every=getattr(args, "checkpoint_every", 250))
 
 
 def _run_processes(args, n_processes: int) -> int:
@@ -236,7 +130,7 @@ def _run_processes(args, n_processes: int) -> int:
                           f"{args.heartbeat_timeout} s" if n_processes > 1 else ""), flush=True)
     del frame
     if comm.is_main:
-        print(describe_covariates(data[0]))
+        print(describe_pooled_covariates(data[0]))
     model = PooledModel(n_chains=args.chains, n_warmup=args.warmup, n_draws=args.draws,
                         thin=args.thin, random_state=args.seed, spec=spec_from_args(args),
                         random_intercept=args.random_intercept,
@@ -254,6 +148,8 @@ def _run_processes(args, n_processes: int) -> int:
         for w in fit.convergence_warnings():
             print(f"warning: {w}")
         fit.save(out)
+        from manylift.workflows.pooled import print_summary
+
         print_summary(fit)
         print(f"Results written to {args.out}/ (results.json, customers.parquet, posterior.nc) "
               f"by process 0 of {comm.n_processes}. Not computed over several processes: "
@@ -269,7 +165,6 @@ def _run_processes(args, n_processes: int) -> int:
 
 def _run(args) -> int:
     from manylift._core.distributed import env_int
-    from manylift.data.experiment import ExperimentData
 
     if args.devices is not None:
         if args.devices < 1:
@@ -284,18 +179,11 @@ def _run(args) -> int:
 
             raise ModelError(f"--processes must be at least 1; got {n_processes}.")
         return _run_processes(args, n_processes)
-    data = ExperimentData.from_files(
-        args.exposures, args.campaigns, **pooled_data_kwargs(args),
-        drop_incomplete_interventions=args.drop_incomplete,
-    )
-    print(data)
-    print(describe_covariates(data))
-    fit = fit_and_save(data, args, Path(args.out), resume=args.resume)
-    print_summary(fit)
-    print_results(Path(args.out))
-    print(f"Results written to {args.out}/ (results.json, customers.parquet, posterior.nc); "
-          f"report: {Path(args.out) / 'report.html'}")
-    return 0
+    from manylift.workflows.fit import run_fit
+
+    return run_fit(args.exposures, args.campaigns, args.out, data_kwargs=pooled_data_kwargs(args),
+                   drop_incomplete=args.drop_incomplete, model_kwargs=model_kwargs(args),
+                   resume=args.resume, describe=describe_pooled_covariates)
 
 
 def register(sub) -> None:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from manylift._core.atomic import write_json
 from manylift._core.errors import DataError
-from manylift.cli._common import csv_list, read_data_or_dataset
+from manylift.cli._common import (
+    add_single_data_options,
+    covariates_arg,
+    csv_list,
+    read_data_or_dataset,
+)
 
 _EPILOG = """\
 examples:
-  manylift personalize ab_test.csv --treatment arm --outcome revenue --out run/
+  manylift personalize ab_test.csv --treatment arm --outcome revenue --covariates age,tenure,region --out run/
   manylift personalize --dataset hillstrom --treatment segment --outcome visit --out hill/
   manylift personalize --simulate --sigma 1 --rho 0.3 --s 0.2 --arms 4 --out sim/
 
@@ -21,13 +26,13 @@ heterogeneity sigma, cross-arm correlation rho, spread of arm means s,
 prediction error sigma_eps), predicts the gain of personalization over the
 best uniform arm, and checks it against five personalization methods (OLS,
 S- and T-learner boosting, a multi-arm causal forest, a depth-2 policy tree)
-trained on 70% of the rows and evaluated by IPW on the other 30%.
-It writes DIR/results.json and DIR/report.html. See docs/personalize.md.
-With --dataset hillstrom the covariates default to recency, history, mens,
-womens, newbie, zip_code and channel (the pre-treatment columns).
+trained on 70% of the rows and evaluated by IPW on the other 30%. Gains are in
+outcome units per customer, relative to giving everyone the best uniform arm.
+Covariates are the named ones (with --dataset: its declared pre-treatment
+columns); every covariate must pass the randomization balance check.
+It writes DIR/results.json, DIR/report.html and DIR/assignments.parquet (the
+arm each method recommends for every row). See docs/personalize.md.
 """
-
-_HILLSTROM_COVARIATES = ["recency", "history", "mens", "womens", "newbie", "zip_code", "channel"]
 
 
 def register(subparsers) -> None:
@@ -44,28 +49,19 @@ def register(subparsers) -> None:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("data", nargs="?", default=None, metavar="DATA",
-                   help="one row per unit: CSV (optionally gzipped) or Parquet")
-    p.add_argument("--dataset", default=None, metavar="NAME",
-                   help="use a built-in dataset instead of DATA (hillstrom)")
+    add_single_data_options(p)
     p.add_argument("--treatment", default=None, metavar="COL",
                    help="column of arm labels (0/1 or names; two or more arms)")
     p.add_argument("--outcome", default=None, metavar="COL", help="numeric outcome column")
-    p.add_argument("--control", default=None, metavar="VALUE",
-                   help="the control arm (default: 0, or the only label containing 'control' or "
-                        "the word 'no')")
-    p.add_argument("--covariates", default=None, metavar="A,B,C",
-                   help="comma-separated covariate columns; text columns are one-hot encoded "
-                        "(default: every other numeric column)")
     p.add_argument("--methods", default="ols,s_learner,t_learner,causal_forest,policy_tree",
                    metavar="M,N", help="personalization methods to evaluate (default: all five)")
     p.add_argument("--test-size", type=float, default=0.3,
                    help="holdout share within each arm (default: 0.3)")
-    p.add_argument("--bootstrap", type=int, default=200,
+    p.add_argument("--n-bootstrap", "--bootstrap", dest="n_bootstrap", type=int, default=200,
                    help="bootstrap replicates for intervals and SEs (default: 200)")
-    p.add_argument("--sims", type=int, default=2000,
+    p.add_argument("--n-sims", "--sims", dest="n_sims", type=int, default=2000,
                    help="Monte Carlo replicates of the predicted gain (default: 2000)")
-    p.add_argument("--trees", type=int, default=200,
+    p.add_argument("--n-estimators", "--trees", dest="n_estimators", type=int, default=200,
                    help="boosting rounds of the LightGBM outcome models (default: 200)")
     p.add_argument("--forest-trees", type=int, default=200,
                    help="trees of the causal forest (default: 200)")
@@ -82,7 +78,7 @@ def register(subparsers) -> None:
     sim.add_argument("--arms", type=int, default=3, help="number of arms (default: 3)")
     sim.add_argument("--n", type=int, default=10_000, help="units (default: 10000)")
     p.add_argument("--out", required=True, metavar="DIR",
-                   help="folder for results.json and report.html")
+                   help="folder for results.json, report.html and assignments.parquet")
     p.set_defaults(func=run)
 
 
@@ -102,34 +98,36 @@ def _load(args):
         "Give exactly one of DATA (a CSV or Parquet file), --dataset NAME or --simulate.")
     if args.treatment is None or args.outcome is None:
         raise DataError("--treatment COL and --outcome COL are required with DATA or --dataset.")
-    covariates = csv_list(args.covariates)
-    if args.dataset == "hillstrom" and covariates is None:
-        covariates = _HILLSTROM_COVARIATES
-    return frame, args.treatment, args.outcome, covariates, args.control, None
+    return (frame, args.treatment, args.outcome, covariates_arg(args.covariates), args.control,
+            None)
 
 
 def run(args) -> int:
+    from manylift.data.io import write_json, write_parquet
     from manylift.personalize.analysis import personalize_frame
     from manylift.report.personalize import write_personalize_report
 
     frame, treatment, outcome, covariates, control, truth = _load(args)
     result = personalize_frame(
         frame, treatment, outcome, control=control, covariates=covariates,
+        allow_imbalanced=csv_list(args.allow_imbalanced) or (),
+        allow_duplicates=args.allow_duplicates, id=args.id,
         methods=tuple(csv_list(args.methods) or ()), test_size=args.test_size,
-        n_bootstrap=args.bootstrap, n_sims=args.sims, n_estimators=args.trees,
+        n_bootstrap=args.n_bootstrap, n_sims=args.n_sims, n_estimators=args.n_estimators,
         forest_trees=args.forest_trees, random_state=args.seed, truth=truth,
+        progress=not args.quiet,
     )
     out = Path(args.out)
     results = result.to_results()
     results["source"] = ("simulated" if args.simulate else
                          f"dataset:{args.dataset}" if args.dataset else str(args.data))
-    write_json(out / "results.json", results)
-    write_personalize_report(result, out / "report.html", unit=args.unit)
-    pg = result.predicted_gain
-    print(f"best uniform arm: {result.best_uniform_arm}")
-    print(f"predicted gain: {pg.estimate:.4g} (95% interval {pg.lo:.4g} to {pg.hi:.4g})")
-    if result.comparison is not None:
-        for name, r in result.comparison.methods.items():
-            print(f"  {name:14s} gain {r.gain:+.4g} (se {r.gain_se:.2g})")
-    print(f"wrote {out / 'results.json'} and {out / 'report.html'}")
+    written = [out / "results.json", out / "report.html"]
+    write_json(written[0], results)
+    write_personalize_report(result, written[1], unit=args.unit)
+    if result.assignments is not None:
+        written.append(out / "assignments.parquet")
+        write_parquet(written[-1], result.assignments)
+    print(f"covariates: {', '.join(result.covariate_names)}", file=sys.stderr)
+    print("\n".join(result.summary_lines()))
+    print("wrote " + ", ".join(str(p) for p in written))
     return 0

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 
 def _run(args) -> int:
-    from manylift.report.pooled import pooled_report
+    from manylift.workflows.report import run_report
 
-    out = args.out or str(Path(args.run_dir) / "report.html")
-    path = pooled_report(args.run_dir, out)
-    print(f"Report written to {path}")
-    return 0
+    return run_report(args.run_dir, args.out)
 
 
 def register(sub) -> None:

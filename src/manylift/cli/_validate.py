@@ -14,7 +14,7 @@ from manylift._core.errors import (
     ReadError,
     ValidationError,
 )
-from manylift.cli._common import add_pooled_column_options, covariates_arg, csv_list
+from manylift.cli._common import add_pooled_column_options, csv_list, pooled_covariates
 from manylift.data.experiment import ExperimentData
 
 SCHEMA_VERSION = 1
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
                 customer_col=args.customer_col, campaign_col=args.campaign_col,
                 week_col=args.week_col, treatment_col=args.treatment_col,
                 outcome_col=args.outcome_col, propensity_col=args.propensity_col,
-                covariates=covariates_arg(args.covariates), activity_col=args.activity_col,
+                covariates=pooled_covariates(args.covariates), activity_col=args.activity_col,
                 cost_col=args.cost_col, drop_incomplete_interventions=args.drop_incomplete,
                 check_balance=False,
             )

@@ -1,12 +1,72 @@
-"""Real data that ships with manylift, so examples and tests work offline."""
+"""Real data that ships with manylift, so examples and tests work offline.
+
+Each built-in dataset declares what the single-experiment commands need to
+know about it (:class:`DatasetInfo`): its pre-treatment columns (the default
+covariates: a column measured after treatment must never be a covariate), its
+treatment column and control value, whether it is a randomized experiment with
+constant assignment shares, and whether identical rows are expected (distinct
+customers with the same values).  The loaded frame carries this declaration in
+``frame.attrs["manylift_dataset"]``, where
+:meth:`manylift.single.SingleData.from_frame` reads it.
+"""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from importlib import resources
 
 import pandas as pd
 
-__all__ = ["load_hillstrom", "DATASETS", "load_dataset"]
+__all__ = ["DATASETS", "DatasetInfo", "dataset_info", "load_dataset", "load_hillstrom"]
+
+ATTRS_KEY = "manylift_dataset"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a built-in dataset declares about its columns.
+
+    Attributes
+    ----------
+    name : str
+    pre_treatment : tuple of str
+        Columns measured before treatment: the default covariates.
+    treatment : str
+        The treatment column.
+    control : object
+        The control value of the treatment column.
+    outcomes : tuple of str
+        Columns measured after treatment (never covariates).
+    randomized : bool
+        Arms assigned at random with constant shares (so the arm shares are the
+        known propensities, and covariates must be balanced between arms).
+    rows_may_repeat : bool
+        Distinct customers can share every value (identical rows are not an error).
+    """
+
+    name: str
+    pre_treatment: tuple
+    treatment: str
+    control: object
+    outcomes: tuple
+    randomized: bool = True
+    rows_may_repeat: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+HILLSTROM = DatasetInfo(
+    name="hillstrom",
+    pre_treatment=("recency", "history", "mens", "womens", "newbie", "zip_code", "channel"),
+    treatment="segment",
+    control="No E-Mail",
+    outcomes=("visit", "conversion", "spend"),
+    randomized=True,
+    # 6,562 rows repeat another row exactly: customers with the same recency, history
+    # (often a round dollar amount), flags, zip code, channel, arm and outcomes
+    rows_may_repeat=True,
+)
 
 
 def load_hillstrom() -> pd.DataFrame:
@@ -25,6 +85,11 @@ def load_hillstrom() -> pd.DataFrame:
     ``"Womens E-Mail"``, ``"No E-Mail"``), ``visit``, ``conversion`` (0/1) and
     ``spend`` (dollars) in the following two weeks.
 
+    The pre-treatment columns (the default covariates of the single-experiment
+    commands) are recency, history, mens, womens, newbie, zip_code and channel
+    (``history_segment`` is a binning of ``history``); visit, conversion and spend
+    are outcomes.  The declaration travels in ``frame.attrs["manylift_dataset"]``.
+
     Returns
     -------
     pandas.DataFrame
@@ -41,22 +106,37 @@ def load_hillstrom() -> pd.DataFrame:
     >>> df = load_hillstrom()
     >>> df.shape
     (64000, 12)
+    >>> df.attrs["manylift_dataset"]["pre_treatment"][:2]
+    ('recency', 'history')
     """
     path = resources.files("manylift").joinpath("datasets_files/hillstrom.csv.gz")
     with resources.as_file(path) as p:
-        return pd.read_csv(p)
+        frame = pd.read_csv(p)
+    frame.attrs[ATTRS_KEY] = HILLSTROM.to_dict()
+    return frame
 
 
 DATASETS = {"hillstrom": load_hillstrom}
+_INFO = {"hillstrom": HILLSTROM}
+
+
+def _unknown(name):
+    from manylift._core.errors import DataError
+
+    return DataError(f"Unknown dataset {name!r}; built-in datasets are {sorted(DATASETS)}.")
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """The declaration of a built-in dataset (pre-treatment columns, design)."""
+    try:
+        return _INFO[name]
+    except KeyError:
+        raise _unknown(name) from None
 
 
 def load_dataset(name: str) -> pd.DataFrame:
     """Load a built-in dataset by name (the CLI's ``--dataset NAME``)."""
-    from manylift._core.errors import DataError
-
     try:
         return DATASETS[name]()
     except KeyError:
-        raise DataError(
-            f"Unknown dataset {name!r}; built-in datasets are {sorted(DATASETS)}."
-        ) from None
+        raise _unknown(name) from None

@@ -21,7 +21,7 @@ from manylift.decomposition.shares import (
     VarianceShares,
     heterogeneity_shares,
 )
-from manylift.pooled.holdout import holdout_components, holdout_problem
+from manylift.pooled.holdout import HoldoutComponents, holdout_components, holdout_problem
 
 __all__ = ["Decomposition", "decompose", "results_section"]
 
@@ -98,12 +98,17 @@ class Decomposition:
         return f"Decomposition({self.shares!r}, fatigue={self.fatigue_stock!r})"
 
 
-def decompose(fit) -> Decomposition:
+def decompose(fit, components: HoldoutComponents | None = None, *,
+              progress: bool = False) -> Decomposition:
     """Shares, Shapley values (IPW and AUTOC payoffs) and effect curves of a fit.
 
     Parameters
     ----------
     fit : PooledFit
+    components : HoldoutComponents, optional
+        The holdout components (built from the fit when not given).
+    progress : bool, default=False
+        A progress bar over the draws of the Shapley games.
 
     Returns
     -------
@@ -111,14 +116,17 @@ def decompose(fit) -> Decomposition:
         The holdout parts (shares, Shapley values) are None when the fit has no
         usable holdout rows (``holdout_problem`` says why).
     """
-    hold = np.asarray(fit.inputs.holdout, bool)
-    problem = holdout_problem(fit.data.frame.loc[hold, "treated"].to_numpy())
-    h = None if problem else holdout_components(fit)
+    arrays = fit.inputs.holdout_arrays
+    problem = holdout_problem(arrays.treatment)
+    h = None if problem else (components if components is not None
+                              else holdout_components(fit))
     stock, recency = fatigue_curves(fit)
     return Decomposition(
         shares=None if h is None else heterogeneity_shares(fit, h),
-        shapley_ipw=None if h is None else shapley_decomposition(fit, "ipw", h),
-        shapley_autoc=None if h is None else shapley_decomposition(fit, "autoc", h),
+        shapley_ipw=None if h is None else shapley_decomposition(fit, "ipw", h,
+                                                                 progress=progress),
+        shapley_autoc=None if h is None else shapley_decomposition(fit, "autoc", h,
+                                                                   progress=progress),
         attributes=attribute_regression(fit),
         weeks=week_trend(fit),
         fatigue_stock=stock,

@@ -44,8 +44,8 @@ import pandas as pd
 
 from manylift._core.checks import check_in
 from manylift.decomposition._summary import summary
-from manylift.evaluation import compare_policies_many, rank_metric_many
-from manylift.pooled.holdout import HoldoutComponents, holdout_components
+from manylift.evaluation import compare_policies_many, grouped_autoc_many, rank_metric_many
+from manylift.pooled.holdout import HoldoutComponents, holdout_components, progress_blocks
 
 __all__ = ["ShapleyResult", "shapley_decomposition", "shapley_values", "P_SHARES"]
 
@@ -198,33 +198,59 @@ class ShapleyResult:
         return f"ShapleyResult(payoff={self.payoff!r}, shares: {inner})"
 
 
-def _payoffs(h: HoldoutComponents, payoff: str, cost, sl: slice) -> dict:
+def _group_codes(h: HoldoutComponents) -> dict:
+    """For the coalitions without the customer: the rows' group (0..G-1) within which
+    tau_hat(S) is constant, and one row of each group."""
+    a = h.arrays
+    has_codes = "campaign" in a.codes and "week" in a.codes
+    keys = {frozenset({"campaign"}): a.codes.get("campaign"),
+            frozenset({"week"}): a.codes.get("week"),
+            # an intervention is one campaign in one week
+            frozenset({"campaign", "week"}): a.intervention if has_codes else None}
+    out = {}
+    for s, codes in keys.items():
+        if codes is None:  # components given as arrays (no level codes): one group per row
+            codes = np.arange(a.n_rows)
+        g, _ = pd.factorize(np.asarray(codes))
+        _, first = np.unique(g, return_index=True)
+        out[s] = (g.astype(np.int64), first)
+    return out
+
+
+def _payoffs(h: HoldoutComponents, payoff: str, cost, sl: slice, groups: dict) -> dict:
     """Payoff of every coalition needed, for the draws in ``sl`` (dict keyed by frozenset)."""
     a = h.arrays
     w = h.weights(sl)
+    block = h.block(sl)
     out = {}
     coalitions = [frozenset(s) for r in range(1, 4) for s in combinations(PLAYERS, r)]
     coalitions += [frozenset({"campaign", "week", x}) for x in WITHIN]
     if payoff == "autoc":
         scores = a.scores()
         for s in coalitions:
-            out[s] = rank_metric_many(scores, h.tau_hat(s, sl, impute_mean=True), "autoc",
-                                      weights=w)
+            tau = block.tau_hat(s, impute_mean=True)
+            if "customer" in s or s & set(WITHIN):
+                out[s] = rank_metric_many(scores, tau, "autoc", weights=w)
+            else:  # constant within campaigns, weeks or interventions: sort the groups only
+                codes, first = groups[s]
+                out[s] = grouped_autoc_many(scores, codes, tau[:, first], weights=w)
         out[frozenset()] = np.zeros(w.shape[0])
         return out
     args = (a.outcome, a.treatment, a.propensity)
     kw = {"cost": cost, "groups": a.intervention, "weights": w, "mu": a.baseline}
     for s in coalitions:
-        r = compare_policies_many(*args, h.tau_hat(s, sl, impute_mean=True), **kw)
+        full = len(s) == 3 and "customer" in s
+        r = compare_policies_many(*args, block.tau_hat(s, impute_mean=True), **kw,
+                                  policies=("random", "model") if full else ("model",))
         out[s] = r.net_value["model"]
-        if len(s) == 3 and "customer" in s:
+        if full:
             out[frozenset()] = r.net_value["random"]  # phi_0: random targeting at the model's share
     return out
 
 
 def shapley_decomposition(fit, payoff: str = "ipw",
                           components: HoldoutComponents | None = None,
-                          cost="auto") -> ShapleyResult:
+                          cost="auto", *, progress: bool = False) -> ShapleyResult:
     """Shapley (XPER) decomposition of a targeting payoff over the effect components.
 
     See the module docstring for the game. Values are always returned; shares
@@ -250,8 +276,9 @@ def shapley_decomposition(fit, payoff: str = "ipw",
     c = h.arrays.cost if cost == "auto" else (None if cost is None
                                                 else np.full(h.n_rows, float(cost)))
     games: dict = {}
-    for sl in h.blocks():
-        for k, v in _payoffs(h, payoff, c, sl).items():
+    groups = _group_codes(h) if payoff == "autoc" else {}
+    for sl in progress_blocks(h.blocks(), h, progress, f"Shapley values ({payoff})"):
+        for k, v in _payoffs(h, payoff, c, sl, groups).items():
             games.setdefault(k, []).append(v)
     games = {k: np.concatenate(v) for k, v in games.items()}
     values, _ = shapley_values(lambda s: games[s], PLAYERS)

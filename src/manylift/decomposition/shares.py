@@ -170,10 +170,17 @@ def heterogeneity_shares(fit, components: HoldoutComponents | None = None
     HeterogeneityShares
     """
     h = components if components is not None else holdout_components(fit)
-    sd = {"unobserved": _customer_sd(h.unobserved, h.arrays.customer)}
-    for k in ("observed", "week", "campaign"):
-        sd[k] = getattr(h, k).std(axis=1, dtype=np.float64)
-    return shares_from_sd(sd, h.observed_parts_sd)
+    sd: dict = {k: [] for k in SHARE_COMPONENTS}
+    parts: dict = {}
+    for sl in h.blocks():
+        b = h.block(sl)
+        sd["unobserved"].append(_customer_sd(b.unobserved, h.arrays.customer))
+        for k in ("observed", "week", "campaign"):
+            sd[k].append(getattr(b, k).std(axis=1, dtype=np.float64))
+        for k, v in b.parts_sd.items():
+            parts.setdefault(k, []).append(v)
+    return shares_from_sd({k: np.concatenate(v) for k, v in sd.items()},
+                          {k: np.concatenate(v) for k, v in parts.items()})
 
 
 def variance_shares(fit, components: HoldoutComponents | None = None) -> VarianceShares:

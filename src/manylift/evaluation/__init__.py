@@ -23,8 +23,10 @@ from manylift.evaluation.policy_values import (
 )
 from manylift.evaluation.rank import (
     RankResult,
+    grouped_autoc_many,
     rank_metric,
     rank_metric_many,
+    rank_summary_many,
     toc_curve,
     toc_curve_many,
 )
@@ -55,6 +57,7 @@ __all__ = [
     "blp_slope_many",
     "blp_test",
     "compare_policies_many",
+    "grouped_autoc_many",
     "ipw_scores",
     "multiarm_aipw_scores",
     "multiarm_ipw_scores",
@@ -64,6 +67,7 @@ __all__ = [
     "rank_metric",
     "random_assignment",
     "rank_metric_many",
+    "rank_summary_many",
     "toc_curve",
     "toc_curve_many",
     "uplift_at_k",

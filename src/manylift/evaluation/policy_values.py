@@ -44,6 +44,7 @@ from manylift.evaluation._checks import (
     check_treatment,
     check_weights,
 )
+from manylift.evaluation._policy_kernels import group_sums
 from manylift.evaluation._results import fmt, normal_interval
 from manylift.evaluation.scores import check_arm_propensity
 
@@ -337,14 +338,19 @@ def random_assignment(model, groups) -> np.ndarray:
 
 
 def compare_policies_many(outcome, treatment, propensity, priorities, *, cost=None,
-                          groups=None, weights=None, mu=None) -> PolicyComparison:
+                          groups=None, weights=None, mu=None,
+                          policies=("company", "random", "model"), subsets=None):
     """IPW (or AIPW) values of three policies per priority vector (e.g. per posterior draw).
 
     - *company*: as randomized (assignment = propensity), whose IPW value is
       the (weighted) mean outcome exactly;
     - *model*: treat when the priority exceeds the cost (0 without costs);
     - *random*: as many units as the model within each group (e.g. the
-      intervention), chosen uniformly (:func:`random_assignment`).
+      intervention), chosen uniformly (:func:`random_assignment`), valued exactly
+      as its expectation over the random choices.
+
+    One compiled pass over the units per draw sums, per group, what every value
+    needs; subsets of groups then cost nothing more.
 
     Parameters
     ----------
@@ -366,10 +372,15 @@ def compare_policies_many(outcome, treatment, propensity, priorities, *, cost=No
         are then AIPW with mu0 = mu1 = mu, i.e. IPW of the outcome centred at mu
         (unbiased like IPW, with far less variance when outcomes sit far from 0).
         The company's value is the (weighted) mean outcome either way.
+    policies : sequence of str, default=("company", "random", "model")
+        Which policies to report (the others are absent from the result).
+    subsets : dict, optional
+        ``{name: bool mask of shape (n,)}``: also evaluate on these units (weights
+        renormalised on them); each must be a union of ``groups``.
 
     Returns
     -------
-    PolicyComparison
+    PolicyComparison, or ``{name: PolicyComparison}`` when ``subsets`` is given.
 
     Examples
     --------
@@ -390,21 +401,45 @@ def compare_policies_many(outcome, treatment, propensity, priorities, *, cost=No
         gamma0, gamma1 = _binary_gammas(y, t, e, None, None, "ipw", "compare_policies_many")
     else:
         gamma0, gamma1 = _binary_gammas(y, t, e, mu, mu, "aipw", "compare_policies_many")
-    pi_model = (tau > c[None, :]).astype(float)
-    pi_random = random_assignment(pi_model, np.zeros(n, np.int64) if groups is None else groups)
+    for name in policies:
+        check_in("policies", name, ("company", "random", "model"), "compare_policies_many")
+    codes, n_groups = (np.zeros(n, np.intp), 1) if groups is None else check_groups(groups, n)
+    sums = group_sums(tau, c, w, gamma0, gamma1 - gamma0, y, e * c, codes, n_groups)
+    n_g = np.bincount(codes, minlength=n_groups).astype(float)
+    e_g = np.bincount(codes, weights=e, minlength=n_groups)
+    frac = sums[:, :, 4] / n_g  # the random policy's treatment probability in each group
 
-    def mean(x):  # (D, n) or (n,) -> (D,)
-        if w is None:
-            return np.broadcast_to(np.mean(x, axis=-1), (D,)).astype(float)
-        return np.sum(w * x, axis=1) / w.sum(axis=1)
-
-    value, net = {}, {}
-    for name, pi in (("company", e), ("random", pi_random), ("model", pi_model)):
-        value[name] = mean(pi * gamma1 + (1 - pi) * gamma0)
-        net[name] = value[name] - mean(pi * c)
-    share = {"company": np.full(D, float(np.mean(e))), "random": pi_model.mean(axis=1),
-             "model": pi_model.mean(axis=1)}
-    return PolicyComparison(value, net, share)
+    masks = {None: np.ones(n, bool)} if subsets is None else subsets
+    member = np.zeros((n_groups, len(masks)))  # group x subset membership
+    for k, (name, mask) in enumerate(masks.items()):
+        inside = np.bincount(codes, weights=np.asarray(mask, bool).astype(float),
+                             minlength=n_groups)
+        split = (inside > 0) & (inside < n_g)
+        if split.any():
+            raise DataError(
+                f"Subset {name!r} splits {int(split.sum())} group(s) of 'groups' (e.g. group "
+                f"{int(np.flatnonzero(split)[0])}): a subset must hold whole groups, since the "
+                f"random policy matches the model's count within each group.")
+        member[:, k] = inside > 0
+    S = np.einsum("dgk,gs->dsk", sums, member)  # (D, subsets, N_SUMS)
+    rand_lift = (frac * sums[:, :, 5]) @ member  # (D, subsets)
+    rand_cost = (frac * sums[:, :, 6]) @ member
+    n_s, e_s = n_g @ member, e_g @ member
+    out = {}
+    for k, name in enumerate(masks):
+        W = S[:, k, 0]
+        value = {"company": S[:, k, 7] / W, "model": (S[:, k, 1] + S[:, k, 2]) / W,
+                 "random": (S[:, k, 1] + rand_lift[:, k]) / W}
+        net = {"company": value["company"] - S[:, k, 8] / W,
+               "model": value["model"] - S[:, k, 3] / W,
+               "random": value["random"] - rand_cost[:, k] / W}
+        share_model = S[:, k, 4] / n_s[k]
+        share = {"company": np.full(D, e_s[k] / n_s[k]), "model": share_model,
+                 "random": share_model}
+        out[name] = PolicyComparison({p: value[p] for p in policies},
+                                     {p: net[p] for p in policies},
+                                     {p: share[p] for p in policies})
+    return out[None] if subsets is None else out
 
 
 def multiarm_policy_value(

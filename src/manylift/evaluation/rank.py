@@ -48,10 +48,11 @@ from manylift.evaluation._checks import (
     check_q_grid,
     check_weights,
 )
+from manylift.evaluation._rank_kernels import grouped_rows, rank_rows
 from manylift.evaluation._results import fmt, normal_interval, readonly, two_sided_p
 
 __all__ = ["RankResult", "toc_curve", "toc_curve_many", "rank_metric", "rank_metric_many",
-           "RANK_KINDS"]
+           "rank_summary_many", "grouped_autoc_many", "RANK_KINDS"]
 
 RANK_KINDS = ("autoc", "qini")
 _DEFAULT_Q = np.arange(1, 101) / 100
@@ -259,24 +260,92 @@ def toc_curve_many(scores, priorities, q, *, weights=None) -> np.ndarray:
     s = check_outcome(scores, "scores")
     p = check_priorities(priorities, s.size, "priorities")
     grid = check_q_grid(q, "toc_curve_many")
-    w = None if weights is None else check_weights(weights, p.shape[0], s.size)
+    if weights is not None:
+        return rank_rows(s, p, check_weights(weights, p.shape[0], s.size), grid)[1]
     out = np.empty((p.shape[0], grid.size))
     for d in range(p.shape[0]):
         order = np.argsort(-p[d])
-        if w is None:
-            cum, avg = _tie_cumsum(s[order][None, :], p[d][order][None, :])
-            out[d] = _toc_at(cum[0], avg[0], grid)
-            continue
-        ws = w[d][order] / w[d].sum()
-        _, cw, cs, avg = _weighted_tie_cumsum(s[order][None, :], p[d][order][None, :],
-                                              ws[None, :])
-        cw, cs, avg = cw[0], cs[0], avg[0]
-        # the unit that crosses weight share u: the first with cumulative weight >= u
-        k = np.minimum(np.searchsorted(cw, grid - 1e-12, side="left"), s.size - 1)
-        before_w = np.where(k > 0, cw[np.maximum(k - 1, 0)], 0.0)
-        before_s = np.where(k > 0, cs[np.maximum(k - 1, 0)], 0.0)
-        out[d] = (before_s + (grid - before_w) * avg[k]) / grid - cs[-1]
+        cum, avg = _tie_cumsum(s[order][None, :], p[d][order][None, :])
+        out[d] = _toc_at(cum[0], avg[0], grid)
     return out
+
+
+def rank_summary_many(scores, priorities, *, weights=None, q=None) -> dict:
+    """AUTOC and Qini with and without unit weights, and the weighted TOC curve, of D
+    priority vectors from one sort each (compiled; rows in parallel threads).
+
+    Parameters
+    ----------
+    scores : array-like of shape (n,)
+    priorities : array-like of shape (D, n)
+    weights : array-like of shape (D, n) or (n,), optional
+        As in :func:`rank_metric_many`; equal weights when None.
+    q : array-like, optional
+        Shares at which to report the (weighted) TOC curve.
+
+    Returns
+    -------
+    dict
+        ``autoc``, ``qini`` (weighted), ``autoc_equal``, ``qini_equal`` (equal weights),
+        each of shape (D,), and ``toc`` (D, len(q)) when ``q`` is given. They equal
+        :func:`rank_metric_many` and :func:`toc_curve_many` up to rounding.
+
+    Examples
+    --------
+    >>> r = rank_summary_many([4.0, 0.0, 2.0, 2.0], [[3, 0, 2, 1]], q=[0.5, 1.0])
+    >>> round(float(r["autoc"][0]), 3), r["toc"].tolist()
+    (0.917, [[1.0, 0.0]])
+    """
+    s = check_outcome(scores, "scores")
+    p = check_priorities(priorities, s.size, "priorities")
+    w = None if weights is None else check_weights(weights, p.shape[0], s.size)
+    grid = np.ones(0) if q is None else check_q_grid(q, "rank_summary_many")
+    rates, toc = rank_rows(s, p, w, grid)
+    out = {"autoc": rates[:, 0], "qini": rates[:, 1], "autoc_equal": rates[:, 2],
+           "qini_equal": rates[:, 3]}
+    if q is not None:
+        out["toc"] = toc
+    return out
+
+
+def grouped_autoc_many(scores, groups, group_priorities, *, weights=None) -> np.ndarray:
+    """AUTOC of priorities that are constant within groups (e.g. campaigns), per row.
+
+    Row i's priority in vector d is ``group_priorities[d, groups[i]]``. Equal to
+    :func:`rank_metric_many` on the expanded (D, n) priorities (tested), but without
+    sorting the n units: sums per group, then a sort of the groups.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n,)
+    groups : array-like of int, shape (n,)
+        Group codes 0..G-1.
+    group_priorities : array-like of shape (D, G)
+    weights : array-like of shape (D, n), optional
+
+    Returns
+    -------
+    ndarray of shape (D,)
+
+    Examples
+    --------
+    >>> s = [4.0, 0.0, 2.0, 2.0]
+    >>> grouped_autoc_many(s, [0, 1, 2, 2], [[3.0, 0.0, 1.5]]).round(3).tolist()
+    [0.917]
+    >>> rank_metric_many(s, [[3.0, 0.0, 1.5, 1.5]]).round(3).tolist()
+    [0.917]
+    """
+    s = check_outcome(scores, "scores")
+    g = np.asarray(groups)
+    if g.ndim != 1 or g.size != s.size or g.dtype.kind not in "iu" or (g.size and g.min() < 0):
+        raise DataError(f"'groups' must be {s.size} integer codes >= 0 (one per unit); got "
+                        f"dtype {g.dtype}, shape {g.shape}.")
+    v = np.atleast_2d(np.asarray(group_priorities, dtype=float))
+    if v.shape[1] <= int(g.max(initial=-1)):
+        raise DataError(f"'group_priorities' has {v.shape[1]} columns but 'groups' has codes up "
+                        f"to {int(g.max())}; give one priority per group.")
+    w = None if weights is None else check_weights(weights, v.shape[0], s.size)
+    return grouped_rows(s, g, v, w)
 
 
 def rank_metric(
@@ -450,7 +519,8 @@ def rank_metric_many(scores, priorities, kind: str = "autoc", *, weights=None) -
     p = check_priorities(priorities, s.size, "priorities")
     if weights is not None:
         w = check_weights(weights, p.shape[0], s.size)
-        return _weighted_rate_many(s, p, w, kind)
+        rates, _ = rank_rows(s, p, w, np.ones(0))
+        return rates[:, 0 if kind == "autoc" else 1].copy()
     out = np.empty(p.shape[0])
     step = max(1, _CHUNK_ELEMENTS // s.size)
     for start in range(0, p.shape[0], step):
@@ -525,63 +595,3 @@ def _rate_and_toc(s_sorted, p_sorted, kind, grid):
     cum, avg = _tie_cumsum(s_sorted[None, :], p_sorted[None, :])
     return _rate_from_cumsum(cum, kind)[0], _toc_at(cum[0], avg[0], grid)
 
-
-def _weighted_tie_cumsum(s: np.ndarray, p: np.ndarray, w: np.ndarray):
-    """Weighted analogue of :func:`_tie_cumsum` (rows sorted by decreasing priority).
-
-    ``w`` rows sum to 1. Returns ``(w, cw, cs, avg)``: the unit weights, the
-    cumulative weight share, the cumulative weighted score, and the scores,
-    where inside each tie group the scores are replaced by the group's weighted
-    mean and the weights by the group's mean weight (the group's total weight
-    is kept). The order of tied units is arbitrary, so nothing may depend on
-    how their weights are ordered; with equal weights this is exactly the
-    unweighted rule.
-    """
-    cw = np.cumsum(w, axis=1)
-    cs = np.cumsum(w * s, axis=1)
-    n_rows, m = s.shape
-    end = np.ones((n_rows, m), dtype=bool)
-    end[:, :-1] = p[:, :-1] != p[:, 1:]
-    tied_rows = np.flatnonzero(~end.all(axis=1))
-    avg = np.array(s, dtype=float, copy=True)
-    if tied_rows.size == 0:
-        return w, cw, cs, avg
-    pos = np.arange(m)
-    e = end[tied_rows]
-    start = np.ones_like(e)
-    start[:, 1:] = e[:, :-1]
-    first = np.maximum.accumulate(np.where(start, pos, 0), axis=1)
-    last = np.minimum.accumulate(np.where(e, pos, m)[:, ::-1], axis=1)[:, ::-1]
-    c_w, c_s = cw[tied_rows], cs[tied_rows]
-
-    def before(c):
-        return np.where(first > 0, np.take_along_axis(c, np.maximum(first - 1, 0), axis=1), 0.0)
-
-    bw, bs = before(c_w), before(c_s)
-    group_w = np.take_along_axis(c_w, last, axis=1) - bw
-    group_mean = (np.take_along_axis(c_s, last, axis=1) - bs) / group_w
-    mean_w = group_w / (last - first + 1)
-    w, cw, cs = w.copy(), cw.copy(), cs.copy()
-    w[tied_rows] = mean_w
-    cw[tied_rows] = bw + (pos - first + 1) * mean_w
-    cs[tied_rows] = bs + (cw[tied_rows] - bw) * group_mean
-    avg[tied_rows] = group_mean
-    return w, cw, cs, avg
-
-
-def _weighted_rate_many(s: np.ndarray, p: np.ndarray, w: np.ndarray, kind: str) -> np.ndarray:
-    """RATE per row with unit weights (rows of ``w`` need not sum to 1)."""
-    out = np.empty(p.shape[0])
-    step = max(1, _CHUNK_ELEMENTS // s.size)
-    for start in range(0, p.shape[0], step):
-        block = p[start : start + step]
-        order = np.argsort(-block, axis=1)
-        wb = np.take_along_axis(w[start : start + step], order, axis=1)
-        wb = wb / wb.sum(axis=1, keepdims=True)
-        wb, cw, cs, _ = _weighted_tie_cumsum(s[order], np.take_along_axis(block, order, axis=1),
-                                             wb)
-        toc = cs / cw - cs[:, -1:]
-        if kind == "qini":
-            toc = toc * cw
-        out[start : start + step] = np.sum(wb * toc, axis=1)
-    return out

@@ -7,42 +7,41 @@
    95% interval from pushing the bootstrap replicates of the parameters
    through the same Monte Carlo.  Also the gain given the observed arm means.
 4. Empirical gain of the five methods by IPW on the holdout
-   (:func:`compare_methods`).
+   (:func:`compare_methods`), and the arm each method recommends for every row.
 5. Sensitivity curves and elasticities around the estimates.
+
+Gains are in outcome units per customer, relative to the best uniform arm.
 """
 
 from __future__ import annotations
 
-import re
+import inspect
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from manylift._core.checks import example_ids
-from manylift._core.errors import ColumnError
 from manylift._core.rng import as_generator, seed_int
-from manylift.personalize._common import (
+from manylift.personalize._bootstrap import (
+    MIN_ROWS_PER_ARM,
     Interval,
-    check_outcome,
-    covariate_matrix,
-    encode_arms,
     holdout_mask,
     percentile_interval,
+    prepare_arrays,
 )
 from manylift.personalize.empirical import MethodComparison, compare_methods
 from manylift.personalize.estimation import ParameterEstimates, estimate_parameters
 from manylift.personalize.methods import METHODS
 from manylift.personalize.montecarlo import GainSimulation, simulate_gain
 from manylift.personalize.sensitivity import SensitivityResult, sensitivity
-from manylift.single._data import resolve_control
+from manylift.single.data import SingleData, plain, resolve_control
+from manylift.single.progress import as_progress
 
 __all__ = [
     "PersonalizationResult",
     "analyze_personalization",
     "personalize_frame",
     "resolve_control",
-    "prepare_covariates",
 ]
 
 SCHEMA_VERSION = 1
@@ -71,6 +70,12 @@ class PersonalizationResult:
     covariate_names : list of str
     truth : dict or None
         The simulator's truth when the data were simulated.
+    assignments : pandas.DataFrame or None
+        One row per input row: ``row_id``, ``split`` (``"train"`` or ``"holdout"``),
+        ``arm`` (the arm the row had) and ``recommended_<method>`` (the arm each
+        method assigns it; in-sample for training rows).
+    covariates_source : str
+        How the covariates were chosen (see :class:`~manylift.single.SingleData`).
     """
 
     parameters: ParameterEstimates
@@ -86,6 +91,8 @@ class PersonalizationResult:
     n: int = 0
     covariate_names: list = field(default_factory=list, repr=False)
     truth: dict | None = field(default=None, repr=False)
+    assignments: pd.DataFrame | None = field(default=None, repr=False)
+    covariates_source: str = "named"
 
     @property
     def arm_means(self) -> dict:
@@ -110,7 +117,7 @@ class PersonalizationResult:
         return pd.concat([frame, row], ignore_index=True)
 
     def to_results(self) -> dict:
-        """The ``results.json`` content (DESIGN.md section 5b, ``personalize``)."""
+        """The ``results.json`` content (keys in ``docs/personalize.md``)."""
         comp = self.comparison
         out = {
             "schema_version": SCHEMA_VERSION,
@@ -120,6 +127,7 @@ class PersonalizationResult:
                 "control": str(self.control), "outcome": self.outcome_name,
                 "treatment": self.treatment_name, "covariates": list(self.covariate_names),
                 "train_rows": self.parameters.n_train, "holdout_rows": self.parameters.n_test,
+                "covariates_source": self.covariates_source,
             },
             "parameters": self.parameters.to_dict(),
             "parameters_detail": {
@@ -141,9 +149,12 @@ class PersonalizationResult:
             "methods": comp.to_dict() if comp is not None else {},
             "elasticities": {
                 r["parameter"]: {"change": r["change"], "new_gain": r["new_gain"],
-                                 "elasticity": r["elasticity"]}
+                                 "gain_change": r["gain_change"], "elasticity": r["elasticity"]}
                 for r in self.sensitivity.elasticities.to_dict(orient="records")
             },
+            "largest_lever": {"parameter": self.sensitivity.largest_lever["parameter"],
+                              "change": self.sensitivity.largest_lever["change"],
+                              "gain_change": float(self.sensitivity.largest_lever["gain_change"])},
         }
         if comp is not None:
             out["best_uniform"] = {"value": comp.uniform_value, "se": comp.uniform_se,
@@ -155,6 +166,26 @@ class PersonalizationResult:
         if self.truth is not None:
             out["truth"] = self.truth
         return out
+
+    def summary_lines(self) -> list[str]:
+        """The headline in words, for the terminal."""
+        pg = self.predicted_gain
+        best = plain(self.best_uniform_arm)
+        lines = [
+            f"best uniform arm: {best} (mean {self.outcome_name} "
+            f"{self.arm_means[self.best_uniform_arm]:.4g} per customer)",
+            f"predicted gain from personalization: {pg.estimate:.4g} (95% interval {pg.lo:.4g} "
+            f"to {pg.hi:.4g}) in outcome units ({self.outcome_name}) per customer, relative to "
+            f"the best uniform arm ({best}, given to everyone)",
+        ]
+        if self.comparison is not None and self.comparison.methods:
+            lines.append("measured gain of each method on the holdout (IPW), same units:")
+            for name, r in self.comparison.methods.items():
+                lines.append(f"  {name:14s} {r.gain:+.4g} (se {r.gain_se:.2g})")
+        top = self.sensitivity.largest_lever
+        lines.append(f"largest lever: a {top['change']} {top['parameter']} changes the predicted "
+                     f"gain by {top['gain_change']:+.3g}")
+        return lines
 
     def __repr__(self) -> str:
         p = self.parameters
@@ -193,6 +224,7 @@ def analyze_personalization(
     outcome_name: str = "outcome",
     treatment_name: str = "arm",
     truth: dict | None = None,
+    progress=False,
 ) -> PersonalizationResult:
     """Will personalization beat the best uniform arm in this experiment?
 
@@ -202,9 +234,10 @@ def analyze_personalization(
     arm : array of shape (n,)
         Arm labels; two or more arms, randomized.
     covariates : DataFrame or array of shape (n, p)
-        Numeric pre-treatment covariates.
+        Numeric pre-treatment covariates (a DataFrame gives their names).
     control : label, default=None
-        The control arm (baseline of the causal forest); default the first label.
+        The control arm (baseline of the causal forest); default 0, the label
+        reading like a control, else the first label.
     methods : sequence of str, default=all five
         Personalization methods to evaluate; ``()`` to skip the empirical part.
     test_size : float, default=0.3
@@ -222,6 +255,8 @@ def analyze_personalization(
         Points per sensitivity curve.
     random_state : int or None, default=0
     n_jobs : int, default=1
+    progress : bool, default=False
+        Stage lines and progress bars on standard error.
 
     Returns
     -------
@@ -229,79 +264,84 @@ def analyze_personalization(
 
     References
     ----------
-    Shchetkina and Berman (2024), sections 5-6, Algorithm 2.
+    Shchetkina, A. and Berman, R. (2024). When Is Heterogeneity Actionable for
+    Personalization? Sections 5-6, Algorithm 2.
     """
-    where = "analyze_personalization"
-    y = check_outcome(outcome)
-    codes, labels = encode_arms(arm, control, where)
-    x, names = covariate_matrix(covariates, y.shape[0], where)
+    data = prepare_arrays(outcome, arm, covariates, control, "analyze_personalization")
+    return _analyze(data, methods=methods, test_size=test_size, n_bins=n_bins,
+                    n_bootstrap=n_bootstrap, n_sims=n_sims, n_individuals=n_individuals,
+                    n_estimators=n_estimators, learning_rate=learning_rate, num_leaves=num_leaves,
+                    min_child_samples=min_child_samples, forest_trees=forest_trees,
+                    grid_size=grid_size, random_state=random_state, n_jobs=n_jobs,
+                    outcome_name=outcome_name, treatment_name=treatment_name, truth=truth,
+                    progress=progress)
+
+
+def _analyze(data: SingleData, *, methods, test_size, n_bins, n_bootstrap, n_sims,
+             n_individuals, n_estimators, learning_rate, num_leaves, min_child_samples,
+             forest_trees, grid_size, random_state, n_jobs, outcome_name, treatment_name, truth,
+             progress) -> PersonalizationResult:
+    prog = as_progress(progress, "personalize")
+    y, codes, labels = data.outcome, data.treatment, data.arms
+    x = pd.DataFrame(data.covariates, columns=data.covariate_names)
     labelled = np.asarray(labels, dtype=object)[codes]
     rng = as_generator(random_state)
     test = holdout_mask(codes, test_size, rng)
     seed = seed_int(rng)
     learner = dict(n_estimators=n_estimators, learning_rate=learning_rate, num_leaves=num_leaves,
                    min_child_samples=min_child_samples, n_jobs=n_jobs)
+    prog.stage(f"estimating sigma, rho, s and sigma_eps: T-learner on {int((~test).sum()):,} "
+               f"training rows, {n_bootstrap} bootstrap replicates on {int(test.sum()):,} "
+               f"holdout rows")
     params = estimate_parameters(
         y, labelled, x, control=labels[0], test=test, n_bins=n_bins, n_bootstrap=n_bootstrap,
-        random_state=seed, **learner,
+        random_state=seed, progress=prog, **learner,
     )
     point = params.point()
     n_per_arm = int(np.bincount(codes[~test]).min())
     mc = dict(n_individuals=n_individuals, n_per_arm=n_per_arm, random_state=seed)
+    prog.stage(f"predicted gain: Algorithm 2 Monte Carlo ({n_sims} replicates) at the estimates "
+               f"and at each bootstrap replicate")
     predicted = simulate_gain(point, n_sims=n_sims, **mc)
     reps = params.replicate_parameters()
     n_sims_rep = max(100, n_sims // 4)
-    rep_gains = np.array([simulate_gain(p, n_sims=n_sims_rep, **mc).gain for p in reps])
+    rep_gains = np.array([simulate_gain(p, n_sims=n_sims_rep, **mc).gain
+                          for p in prog.bar(reps, desc="predicted-gain bootstrap")])
     predicted_gain = percentile_interval(predicted.gain, rep_gains)
     given = simulate_gain(point, arm_means=[params.arm_means[a] for a in labels], n_sims=n_sims, **mc)
 
-    comparison = None
+    comparison, assignments = None, None
     if methods:
+        prog.stage(f"training {len(methods)} personalization method(s) on 70% and evaluating "
+                   f"them by IPW on the holdout")
         comparison = compare_methods(
             y, labelled, x, methods=methods, control=labels[0], test=test, n_bootstrap=n_bootstrap,
-            forest_trees=forest_trees, random_state=seed, **learner,
+            forest_trees=forest_trees, random_state=seed, progress=prog, **learner,
         )
+        assignments = _assignments(data, comparison, test)
     sens = sensitivity(point, grid_size=grid_size, n_sims=max(200, n_sims // 2),
                        n_sims_elasticity=max(1000, 2 * n_sims), n_individuals=min(n_individuals, 300),
-                       n_per_arm=n_per_arm, random_state=seed)
+                       n_per_arm=n_per_arm, random_state=seed, progress=prog)
     return PersonalizationResult(
         parameters=params, predicted=predicted, predicted_gain=predicted_gain,
         predicted_given_means=given, comparison=comparison, sensitivity=sens, arms=labels,
         control=labels[0], outcome_name=outcome_name, treatment_name=treatment_name,
-        n=int(y.shape[0]), covariate_names=names, truth=truth,
+        n=data.n, covariate_names=list(data.covariate_names), truth=truth,
+        assignments=assignments, covariates_source=data.covariates_source,
     )
 
 
-_CONTROL_PATTERN = re.compile(r"control|\bno\b", re.IGNORECASE)
-
-
-def prepare_covariates(frame: pd.DataFrame, covariates=None, exclude=()) -> pd.DataFrame:
-    """Covariate matrix of a frame: the given columns (categorical ones one-hot
-    encoded), or every numeric column not in ``exclude`` (DESIGN.md section 5b)."""
-    if covariates is None:
-        cols = [c for c in frame.columns
-                if c not in set(exclude) and pd.api.types.is_numeric_dtype(frame[c])
-                and not pd.api.types.is_bool_dtype(frame[c])]
-        if not cols:
-            raise ColumnError(
-                "No numeric covariate columns besides the treatment and outcome; pass --covariates a,b,c."
-            )
-        return frame[cols].astype(float)
-    missing = [c for c in covariates if c not in frame.columns]
-    if missing:
-        raise ColumnError(
-            f"Covariate column(s) {example_ids(missing)} not in the data; available columns: "
-            f"{example_ids(list(frame.columns), 20)}."
-        )
-    parts = []
-    for c in covariates:
-        col = frame[c]
-        if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
-            parts.append(col.astype(float).rename(str(c)))
-        else:
-            dummies = pd.get_dummies(col.astype("string"), prefix=str(c), drop_first=True, dtype=float)
-            parts.append(dummies)
-    return pd.concat(parts, axis=1)
+def _assignments(data: SingleData, comparison: MethodComparison, test) -> pd.DataFrame:
+    """The arm each method recommends for every row (the per-unit export)."""
+    labels = np.asarray([plain(a) for a in data.arms], dtype=object)
+    out = pd.DataFrame({"row_id": data.row_ids,
+                        "split": np.where(test, "holdout", "train"),
+                        "arm": labels[data.treatment]})
+    for name, policy in comparison.policies.items():
+        out[f"recommended_{name}"] = labels[policy.predict_codes(data.covariates)]
+    for c in out.columns[2:]:
+        out[c] = out[c].astype(str)
+    return out
 
 
 def personalize_frame(
@@ -311,9 +351,16 @@ def personalize_frame(
     *,
     control=None,
     covariates=None,
+    allow_imbalanced=(),
+    allow_duplicates: bool | None = None,
+    id: str | None = None,  # noqa: A002 - the column's role, as on the command line
     **options,
 ) -> PersonalizationResult:
     """Run :func:`analyze_personalization` on a DataFrame with named columns.
+
+    The table goes through :meth:`manylift.single.SingleData.from_frame`, the
+    preparer of every single-experiment command (a randomized experiment: the
+    covariates must pass the randomization balance check).
 
     Parameters
     ----------
@@ -324,9 +371,17 @@ def personalize_frame(
         Numeric outcome column.
     control : label, default=None
         See :func:`resolve_control`.
-    covariates : list of str, default=None
-        Covariate columns (categorical ones one-hot encoded); default every
-        other numeric column.
+    covariates : list of str, "auto" or None, default=None
+        Pre-treatment columns (categorical ones one-hot encoded); ``None`` the
+        pre-treatment columns a built-in dataset declares; ``"auto"`` every other
+        numeric column.
+    allow_imbalanced : iterable of str, default=()
+        Covariates kept although the balance check flags them.
+    allow_duplicates : bool, default=None
+        Keep rows equal in every column (default: refuse them, unless the
+        dataset declares that rows may repeat).
+    id : str, default=None
+        Column identifying rows in ``assignments`` (default: the row position).
     **options
         Passed to :func:`analyze_personalization`.
 
@@ -334,23 +389,25 @@ def personalize_frame(
     --------
     >>> from manylift.simulate.multiarm import simulate_multiarm
     >>> d = simulate_multiarm(n=3000, random_state=0).data
-    >>> r = personalize_frame(d, "arm", "outcome", methods=("ols",), n_bootstrap=20,
-    ...                       n_sims=200, grid_size=3, n_estimators=50)
+    >>> r = personalize_frame(d, "arm", "outcome", covariates=["x1", "x2", "x3", "x4"],
+    ...                       methods=("ols",), n_bootstrap=20, n_sims=200, grid_size=3,
+    ...                       n_estimators=50)
     >>> r.best_uniform_arm
     'arm_2'
     """
-    for name, col in (("treatment", treatment), ("outcome", outcome)):
-        if col not in frame.columns:
-            raise ColumnError(
-                f"The {name} column {col!r} is not in the data; available columns: "
-                f"{example_ids(list(frame.columns), 20)}."
-            )
-    if not pd.api.types.is_numeric_dtype(frame[outcome]):
-        raise ColumnError(f"The outcome column {outcome!r} must be numeric; got dtype {frame[outcome].dtype}.")
-    labels = pd.unique(frame[treatment].dropna())
-    control = resolve_control(labels, control)
-    x = prepare_covariates(frame, covariates, exclude=(treatment, outcome))
-    return analyze_personalization(
-        frame[outcome].to_numpy(dtype=float), frame[treatment].to_numpy(dtype=object), x,
-        control=control, outcome_name=outcome, treatment_name=treatment, **options,
+    data = SingleData.from_frame(
+        frame, treatment, outcome, covariates, control=control, id=id, randomized=True,
+        allow_imbalanced=allow_imbalanced, allow_duplicates=allow_duplicates,
+        min_rows_per_arm=MIN_ROWS_PER_ARM, require_covariates=True, where="personalize",
     )
+    defaults = {k: p.default for k, p in inspect.signature(analyze_personalization).parameters.items()
+                if p.kind == p.KEYWORD_ONLY and k not in ("control", "outcome_name",
+                                                          "treatment_name")}
+    unknown = set(options) - set(defaults)
+    if unknown:
+        from manylift._core.errors import ModelError
+
+        raise ModelError(f"Unknown option(s) of personalize_frame: {sorted(unknown)}; the options "
+                         f"are {sorted(defaults)}.")
+    return _analyze(data, outcome_name=outcome, treatment_name=treatment,
+                    **{**defaults, **options})

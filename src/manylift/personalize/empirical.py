@@ -18,11 +18,12 @@ import numpy as np
 import pandas as pd
 
 from manylift._core.checks import check_positive_int
-from manylift._core.errors import DataError, ModelError
+from manylift._core.errors import ModelError
 from manylift._core.rng import as_generator, seed_int
 from manylift.evaluation import multiarm_policy_value
-from manylift.personalize._common import check_outcome, covariate_matrix, encode_arms, holdout_mask
+from manylift.personalize._bootstrap import holdout_mask, prepare_arrays
 from manylift.personalize.methods import METHODS, PersonalizationPolicy
+from manylift.single.progress import as_progress
 
 __all__ = ["MethodResult", "MethodComparison", "compare_methods"]
 
@@ -69,6 +70,8 @@ class MethodComparison:
     assignments : dict
         Method name -> holdout arm codes (not in ``to_frame``).
     n_train, n_test : int
+    policies : dict
+        Method name -> the fitted :class:`PersonalizationPolicy` (to assign new rows).
     """
 
     arms: list
@@ -82,6 +85,7 @@ class MethodComparison:
     assignments: dict = field(repr=False)
     n_train: int = 0
     n_test: int = 0
+    policies: dict = field(default_factory=dict, repr=False)
 
     def to_frame(self) -> pd.DataFrame:
         rows = [{"method": "best_uniform", "value": self.uniform_value, "se": self.uniform_se,
@@ -121,6 +125,7 @@ def compare_methods(
     min_samples_leaf: int = 20,
     random_state=0,
     n_jobs: int = 1,
+    progress=False,
 ) -> MethodComparison:
     """Train personalization methods on 70% and evaluate them by IPW on the 30% holdout.
 
@@ -144,6 +149,8 @@ def compare_methods(
         Learner options, see :class:`PersonalizationPolicy`.
     random_state : int, Generator or None, default=0
     n_jobs : int, default=1
+    progress : bool, default=False
+        A progress bar over the methods (standard error).
 
     Returns
     -------
@@ -154,11 +161,9 @@ def compare_methods(
     Shchetkina and Berman (2024), section 5.2, eq. (9) and Table 4.
     """
     where = "compare_methods"
-    y = check_outcome(outcome)
-    codes, labels = encode_arms(arm, control, where)
-    if codes.shape[0] != y.shape[0]:
-        raise DataError(f"{where}: 'arm' has {codes.shape[0]} rows but 'outcome' has {y.shape[0]}.")
-    x, names = covariate_matrix(covariates, y.shape[0], where)
+    data = prepare_arrays(outcome, arm, covariates, control, where)
+    y, codes, labels = data.outcome, data.treatment, data.arms
+    x, names = data.covariates, data.covariate_names
     methods = list(methods)
     for name in methods:
         if name not in METHODS:
@@ -191,12 +196,13 @@ def compare_methods(
     boot_seed = seed_int(rng)  # one seed: every method sees the same bootstrap resamples
     uni = multiarm_policy_value(y_te, a_te, e, uniform, n_bootstrap=n_bootstrap, random_state=boot_seed)
 
-    results, shares, profiles, assignments = {}, {}, {}, {}
+    results, shares, profiles, assignments, fitted = {}, {}, {}, {}, {}
     mean_x = x_te.mean(axis=0)
     sd_x = x_te.std(axis=0)
     sd_x[sd_x == 0] = 1.0
     z_te = (x_te - mean_x) / sd_x
-    for name in methods:
+    for name in as_progress(progress, "personalize").bar(methods, desc="personalization methods",
+                                                          unit="method"):
         policy = PersonalizationPolicy(
             name, control=labels[0], n_estimators=n_estimators, learning_rate=learning_rate,
             num_leaves=num_leaves, min_child_samples=min_child_samples, forest_trees=forest_trees,
@@ -204,7 +210,8 @@ def compare_methods(
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # EconML/LightGBM chatter about defaults
-            policy.fit(x[train], np.asarray(labels, dtype=object)[codes[train]], y[train])
+            policy.fit(y[train], np.asarray(labels, dtype=object)[codes[train]],
+                       pd.DataFrame(x[train], columns=names))
             assign = policy.predict_codes(x_te)
         r = multiarm_policy_value(y_te, a_te, e, assign, n_bootstrap=n_bootstrap,
                                   random_state=boot_seed, versus=uniform)
@@ -216,6 +223,7 @@ def compare_methods(
         )
         shares[name] = arm_share
         assignments[name] = assign
+        fitted[name] = policy
         used = [k for k in range(m) if arm_share[k] > 0]
         profiles[name] = pd.DataFrame(
             [z_te[assign == k].mean(axis=0) for k in used],
@@ -236,4 +244,5 @@ def compare_methods(
         assignments=assignments,
         n_train=int(train.sum()),
         n_test=int(test.sum()),
+        policies=fitted,
     )

@@ -18,10 +18,15 @@ The procedure of Shchetkina and Berman, section 5.2:
    the pairwise correlations of these assigned outcomes across arms.
 6. ``s``: the standard deviation (ddof=1) of the arm means over all rows.
 
-Intervals: 95% basic bootstrap (2 estimate - replicate quantiles, which
-corrects the bias that resampling duplicates adds to the binned estimators),
-resampling holdout rows (steps 3-5, the
-fitted outcome models held fixed) and all rows within arm (step 6).
+Intervals: 95% basic bootstrap (``2 t - replicate quantiles``), resampling
+holdout rows (steps 3-5, the fitted outcome models held fixed) and all rows
+within arm (step 6); the replicates apply the very estimator of the point
+estimate to the resampled rows.  The binned estimators are biased (the noise of
+the bin means inflates sigma and attenuates rho), and resampling adds a second
+dose of that noise, so their bootstrap distribution can sit wholly on one side
+of the statistic.  Then the reported estimate is bias-corrected
+(:func:`~manylift.personalize._bootstrap.bootstrap_interval`): it is the point the
+basic interval is built around and always lies inside it.
 """
 
 from __future__ import annotations
@@ -32,18 +37,16 @@ import numpy as np
 import pandas as pd
 
 from manylift._core.checks import check_positive_int
-from manylift._core.errors import ModelError
 from manylift._core.rng import as_generator
-from manylift.personalize._common import (
+from manylift.personalize._bootstrap import (
     Interval,
-    basic_interval,
-    check_outcome,
-    covariate_matrix,
-    encode_arms,
+    bootstrap_interval,
     holdout_mask,
-    lgbm_regressor,
+    prepare_arrays,
 )
 from manylift.personalize.montecarlo import GainParameters
+from manylift.single._models import make_regressor
+from manylift.single.progress import as_progress
 
 __all__ = ["ParameterEstimates", "estimate_parameters", "stratified_moments"]
 
@@ -55,7 +58,9 @@ class ParameterEstimates:
     Attributes
     ----------
     sigma, rho, s, sigma_eps : Interval
-        ``estimate``, ``lo``, ``hi`` of each parameter.
+        ``estimate``, ``lo``, ``hi`` of each parameter (the estimate
+        bias-corrected where the bootstrap shows a bias; ``uncorrected`` keeps
+        the plug-in value).
     arms : list
         Arm labels (code order; the control first when one was named).
     arm_means : dict
@@ -99,12 +104,12 @@ class ParameterEstimates:
 
     def replicate_parameters(self) -> list[GainParameters]:
         """One :class:`GainParameters` per bootstrap replicate, reflected about the
-        estimates (``2 theta_hat - theta_b``, the basic bootstrap, consistent with the
-        parameter intervals) and clipped to the valid ranges (for intervals of the gain)."""
+        plug-in statistics (``2 theta_hat - theta_b``, the basic bootstrap, consistent
+        with the parameter intervals: their median is the reported estimate) and
+        clipped to the valid ranges (for intervals of the gain)."""
         m = self.n_arms
         lower = -1.0 / (m - 1)
-        point = np.array([self.sigma.estimate, self.rho.estimate, self.s.estimate,
-                          self.sigma_eps.estimate])
+        point = np.array([_raw(self.sigma), _raw(self.rho), _raw(self.s), _raw(self.sigma_eps)])
         out = []
         for row in self.bootstrap[["sigma", "rho", "s", "sigma_eps"]].to_numpy():
             if not np.all(np.isfinite(row)):
@@ -127,6 +132,10 @@ class ParameterEstimates:
             f"s={self.s!r}, sigma_eps={self.sigma_eps!r}; {self.n_test} holdout rows, "
             f"{self.n_bins} bins)"
         )
+
+
+def _raw(iv: Interval) -> float:
+    return iv.estimate if iv.uncorrected is None else iv.uncorrected
 
 
 def stratified_moments(outcome, arm_codes, predictions, n_bins: int = 10) -> dict:
@@ -198,12 +207,13 @@ def _arm_means(y, codes, m):
     return np.bincount(codes, weights=y, minlength=m) / np.bincount(codes, minlength=m)
 
 
-def fit_t_learner(x_train, y_train, a_train, m, **lgbm):
+def fit_t_learner(x_train, y_train, a_train, m, random_state=0, **lgbm):
     """One LightGBM outcome model per arm (a T-learner); returns the fitted models."""
     models = []
     for k in range(m):
         rows = a_train == k
-        models.append(lgbm_regressor(**lgbm).fit(x_train[rows], y_train[rows]))
+        models.append(make_regressor("lightgbm", random_state, **lgbm).fit(x_train[rows],
+                                                                          y_train[rows]))
     return models
 
 
@@ -223,6 +233,7 @@ def estimate_parameters(
     min_child_samples: int = 50,
     random_state=0,
     n_jobs: int = 1,
+    progress=False,
 ) -> ParameterEstimates:
     """Estimate sigma, rho, s and sigma_eps from a randomized multi-arm experiment.
 
@@ -249,6 +260,8 @@ def estimate_parameters(
     random_state : int, Generator or None, default=0
     n_jobs : int, default=1
         LightGBM threads.
+    progress : bool, default=False
+        A progress bar over the bootstrap replicates (standard error).
 
     Returns
     -------
@@ -260,11 +273,8 @@ def estimate_parameters(
     Chen and Guestrin (2016), XGBoost (we use LightGBM: Ke et al. 2017).
     """
     where = "estimate_parameters"
-    y = check_outcome(outcome)
-    codes, labels = encode_arms(arm, control, where)
-    if codes.shape[0] != y.shape[0]:
-        raise ModelError(f"{where}: 'arm' has {codes.shape[0]} rows but 'outcome' has {y.shape[0]}.")
-    x, _ = covariate_matrix(covariates, y.shape[0], where)
+    data = prepare_arrays(outcome, arm, covariates, control, where)
+    y, codes, labels, x = data.outcome, data.treatment, data.arms, data.covariates
     n_bins = check_positive_int("n_bins", n_bins, where, minimum=2)
     n_bootstrap = check_positive_int("n_bootstrap", n_bootstrap, where, minimum=0)
     m = len(labels)
@@ -274,9 +284,9 @@ def estimate_parameters(
     test = np.asarray(test, dtype=bool)
     train = ~test
     models = fit_t_learner(
-        x[train], y[train], codes[train], m, n_estimators=n_estimators, learning_rate=learning_rate,
-        num_leaves=num_leaves, min_child_samples=min_child_samples, random_state=random_state,
-        n_jobs=n_jobs,
+        x[train], y[train], codes[train], m, random_state=random_state,
+        n_estimators=n_estimators, learning_rate=learning_rate, num_leaves=num_leaves,
+        min_child_samples=min_child_samples, n_jobs=n_jobs,
     )
     pred = np.column_stack([mod.predict(x[test]) for mod in models])
     y_te, a_te = y[test], codes[test]
@@ -287,7 +297,8 @@ def estimate_parameters(
     reps = np.full((n_bootstrap, 4), np.nan)
     n_te = y_te.shape[0]
     by_arm = [np.flatnonzero(codes == k) for k in range(m)]
-    for b in range(n_bootstrap):
+    bar = as_progress(progress, "personalize").bar(range(n_bootstrap), desc="parameter bootstrap")
+    for b in bar:
         idx = rng.integers(0, n_te, n_te)
         r = stratified_moments(y_te[idx], a_te[idx], pred[idx], n_bins)
         boot_means = np.array([y[rng.choice(rows, rows.size)].mean() for rows in by_arm])
@@ -300,10 +311,10 @@ def estimate_parameters(
     ]
     counts = np.bincount(codes, minlength=m)
     return ParameterEstimates(
-        sigma=basic_interval(est["sigma"], boot["sigma"], lower=0.0),
-        rho=basic_interval(est["rho"], boot["rho"], lower=-1.0 / (m - 1), upper=1.0),
-        s=basic_interval(s_hat, boot["s"], lower=0.0),
-        sigma_eps=basic_interval(est["sigma_eps"], boot["sigma_eps"], lower=0.0),
+        sigma=bootstrap_interval(est["sigma"], boot["sigma"], lower=0.0),
+        rho=bootstrap_interval(est["rho"], boot["rho"], lower=-1.0 / (m - 1), upper=1.0),
+        s=bootstrap_interval(s_hat, boot["s"], lower=0.0),
+        sigma_eps=bootstrap_interval(est["sigma_eps"], boot["sigma_eps"], lower=0.0),
         arms=labels,
         arm_means={lab: float(v) for lab, v in zip(labels, means)},
         arm_counts={lab: int(c) for lab, c in zip(labels, counts)},

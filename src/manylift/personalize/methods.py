@@ -26,16 +26,26 @@ import numpy as np
 from manylift._core.checks import check_in, check_positive_int
 from manylift._core.errors import ModelError
 from manylift._core.rng import seed_int
-from manylift.personalize._common import (
-    check_outcome,
-    covariate_matrix,
-    encode_arms,
-    lgbm_regressor,
-)
+from manylift.personalize._bootstrap import prepare_arrays
+from manylift.single._models import make_regressor
 
 __all__ = ["METHODS", "PersonalizationPolicy"]
 
 METHODS = ("ols", "s_learner", "t_learner", "causal_forest", "policy_tree")
+
+
+def _matrix(covariates) -> np.ndarray:
+    try:
+        x = np.asarray(covariates, dtype=float)
+    except (TypeError, ValueError):
+        raise ModelError("The covariates of PersonalizationPolicy.predict must be numeric (encoded "
+                         "as for fit).") from None
+    x = x[:, None] if x.ndim == 1 else x
+    bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
+    if x.ndim != 2 or bad.size:
+        raise ModelError(f"The covariates of PersonalizationPolicy.predict must be a finite matrix; "
+                         f"{bad.size} row(s) hold NaN or inf (e.g. row {bad[:1].tolist()}).")
+    return x
 
 
 class PersonalizationPolicy:
@@ -77,7 +87,7 @@ class PersonalizationPolicy:
     --------
     >>> from manylift.simulate.multiarm import simulate_multiarm
     >>> d = simulate_multiarm(n=3000, n_arms=3, sigma=1.0, rho=0.0, s=0.1, random_state=0).data
-    >>> pol = PersonalizationPolicy("ols").fit(d.filter(like="x"), d["arm"], d["outcome"])
+    >>> pol = PersonalizationPolicy("ols").fit(d["outcome"], d["arm"], d.filter(like="x"))
     >>> sorted(set(pol.predict(d.filter(like="x"))))
     ['arm_1', 'arm_2', 'control']
     """
@@ -111,10 +121,10 @@ class PersonalizationPolicy:
 
     # -- helpers ---------------------------------------------------------
     def _lgbm(self):
-        return lgbm_regressor(
-            n_estimators=self.n_estimators, learning_rate=self.learning_rate,
-            num_leaves=self.num_leaves, min_child_samples=self.min_child_samples,
-            random_state=self.random_state, n_jobs=self.n_jobs,
+        return make_regressor(
+            "lightgbm", self.random_state, n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate, num_leaves=self.num_leaves,
+            min_child_samples=self.min_child_samples, n_jobs=self.n_jobs,
         )
 
     @staticmethod
@@ -130,15 +140,17 @@ class PersonalizationPolicy:
         return np.hstack([x, np.eye(m)[codes]])
 
     # -- API -------------------------------------------------------------
-    def fit(self, covariates, arm, outcome) -> PersonalizationPolicy:
-        """Fit on the training rows; returns ``self``."""
+    def fit(self, outcome, arm, covariates) -> PersonalizationPolicy:
+        """Fit on the training rows; returns ``self``.
+
+        The argument order is that of every learner in manylift (and EconML's
+        ``fit(Y, T, X)``): outcome, treatment (arm labels), covariates.
+        """
         where = f"PersonalizationPolicy({self.method!r}).fit"
         check_in("method", self.method, METHODS, "PersonalizationPolicy")
-        y = check_outcome(outcome)
-        codes, labels = encode_arms(arm, self.control, where)
-        if codes.shape[0] != y.shape[0]:
-            raise ModelError(f"{where}: 'arm' has {codes.shape[0]} rows but 'outcome' has {y.shape[0]}.")
-        x, names = covariate_matrix(covariates, y.shape[0], where)
+        data = prepare_arrays(outcome, arm, covariates, self.control, where)
+        y, codes, labels = data.outcome, data.treatment, data.arms
+        x, names = data.covariates, data.covariate_names
         m = len(labels)
         self.arms_ = labels
         self.covariate_names_ = names
@@ -193,7 +205,7 @@ class PersonalizationPolicy:
         ``causal_forest``; a one-hot matrix of the chosen arm for ``policy_tree``.
         """
         self._check_fitted()
-        x, _ = covariate_matrix(covariates, np.shape(covariates)[0], "PersonalizationPolicy.predict")
+        x = _matrix(covariates)
         if x.shape[1] != len(self.covariate_names_):
             raise ModelError(
                 f"PersonalizationPolicy was fitted on {len(self.covariate_names_)} covariates; got "

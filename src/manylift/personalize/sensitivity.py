@@ -4,7 +4,9 @@
   grid, the others held at their values (Figure 12);
 * elasticities: the gain after a 1% change of one parameter in the direction
   that helps personalization (1% lower s, 1% higher sigma, 1% lower rho, 1%
-  lower sigma_eps), and the % change of the gain per 1% change (Table 6);
+  lower sigma_eps), and the % change of the gain per 1% change (Table 6); the
+  *largest lever* is the parameter whose 1% change moves the gain most in
+  absolute terms (a % change misleads when the gain is near zero or negative);
 * counterfactual swaps: each of two experiments' gain with one parameter
   replaced by the other experiment's value (Table 5).
 
@@ -23,6 +25,7 @@ import pandas as pd
 from manylift._core.checks import check_positive_int
 from manylift._core.errors import ModelError
 from manylift.personalize.montecarlo import GainParameters, simulate_gain
+from manylift.single.progress import as_progress
 
 __all__ = [
     "SensitivityResult",
@@ -129,9 +132,11 @@ def gain_elasticities(
     -------
     pandas.DataFrame
         One row per parameter: ``parameter, change`` (e.g. "1% lower"),
-        ``value, new_value, gain, new_gain, gain_change`` and ``elasticity``
-        (% change of the gain per 1% change of the parameter, in the helpful
-        direction; positive means the change raises the gain).
+        ``value, new_value, gain, new_gain, gain_change`` (new minus old gain,
+        outcome units per customer) and ``elasticity`` (change of the gain in %
+        of its absolute value, per 1% change of the parameter in the helpful
+        direction; positive means the change raises the gain, also when the gain
+        is negative).
 
     References
     ----------
@@ -149,7 +154,8 @@ def gain_elasticities(
         if name == "rho":
             new = float(np.clip(new, lower_rho, 1.0))
         g = _mc(params.replace(**{name: new}), mc).gain
-        rel = (g / base - 1.0) / step if base != 0 else float("nan")
+        # relative to |gain|: with a negative gain, g / base - 1 would flip the sign
+        rel = (g - base) / abs(base) / step if base != 0 else float("nan")
         rows.append({
             "parameter": name,
             "change": f"{step:.0%} {'higher' if sign > 0 else 'lower'}",
@@ -221,11 +227,18 @@ class SensitivityResult:
     def to_frame(self) -> pd.DataFrame:
         return self.elasticities
 
+    @property
+    def largest_lever(self) -> pd.Series:
+        """The row of :attr:`elasticities` whose 1% change moves the gain most (absolute
+        change of the gain, outcome units per customer)."""
+        el = self.elasticities
+        return el.loc[el["gain_change"].abs().idxmax()]
+
     def __repr__(self) -> str:
-        best = self.elasticities.sort_values("elasticity", ascending=False).iloc[0]
+        top = self.largest_lever
         return (
-            f"SensitivityResult({len(self.curves)} curve points; largest elasticity: "
-            f"{best['change']} {best['parameter']} -> {best['elasticity']:+.3g}% gain per 1%)"
+            f"SensitivityResult({len(self.curves)} curve points; largest lever: "
+            f"{top['change']} {top['parameter']} changes the gain by {top['gain_change']:+.3g})"
         )
 
 
@@ -238,6 +251,7 @@ def sensitivity(
     n_individuals: int = 300,
     n_per_arm: int | None = None,
     random_state=0,
+    progress=False,
 ) -> SensitivityResult:
     """Curves (Figure 12) and elasticities (Table 6) around ``params``.
 
@@ -245,6 +259,8 @@ def sensitivity(
     ----------
     Shchetkina and Berman (2024), section 6.
     """
+    as_progress(progress, "personalize").stage(
+        f"sensitivity: {len(_CURVE_PARAMETERS)} curves of {grid_size} points and 1% changes")
     curves = sensitivity_curves(params, grid_size=grid_size, n_sims=n_sims, n_individuals=n_individuals,
                                 n_per_arm=n_per_arm, random_state=random_state)
     el = gain_elasticities(params, n_sims=n_sims_elasticity, n_individuals=n_individuals,

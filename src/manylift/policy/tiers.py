@@ -22,12 +22,13 @@ models, checks, diagnostics, decision table) as one library call; it is what
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from manylift._core.errors import ModelError
+from manylift._core.errors import ConvergenceWarning, ModelError
 from manylift.single.bayes import (
     BayesianUplift,
     BayesPriors,
@@ -35,6 +36,9 @@ from manylift.single.bayes import (
     PredictiveCheck,
     SegmentEffects,
 )
+from manylift.single.bayes.data import build_design
+from manylift.single.data import SingleData, plain
+from manylift.single.progress import as_progress
 
 __all__ = [
     "ACTIONS",
@@ -216,9 +220,10 @@ def decision_table(effects: SegmentEffects, thresholds: TierThresholds | None = 
 
     References
     ----------
-    The tiers follow the practitioner's rule of the Hillstrom notebook this
-    module implements (source document 002 of ``shared/seeds``): target
-    confidently at P(effect > 0) >= 0.9, test more at 0.7 to 0.9.
+    The tiers follow a common practitioner's rule for Bayesian A/B decisions
+    (target confidently at P(effect > 0) >= 0.9, test more at 0.7 to 0.9), as
+    in worked Bayesian analyses of the Hillstrom e-mail experiment; see
+    ``docs/bayes.md``.
     """
     th = thresholds or TierThresholds()
     be = breakeven_uplift(cost, margin)
@@ -267,6 +272,8 @@ class BayesDecision:
         ``"pooled"`` and ``"hierarchical"``.
     settings : dict
         Columns, control value, family, sampler settings, priors, row counts.
+    warnings : list of str
+        Sampler warnings (convergence) raised during the fits.
     """
 
     pooled: OverallEffect
@@ -277,6 +284,7 @@ class BayesDecision:
     prior_check: PredictiveCheck
     posterior_checks: dict
     settings: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
 
     @property
     def rhat_max(self) -> float:
@@ -297,8 +305,38 @@ class BayesDecision:
     def to_frame(self) -> pd.DataFrame:
         return self.table.to_frame()
 
+    def segments_frame(self) -> pd.DataFrame:
+        """The per-segment export (``segments.csv``): one row per segment with ``segment, n,
+        n_treated, n_control, raw_lift, uplift_mean, uplift_lo, uplift_hi`` (95%),
+        ``p_positive`` = P(uplift > 0), ``p_breakeven`` = P(uplift > cost / margin) (empty
+        without cost and margin), ``breakeven``, ``decision_probability``, ``tier`` (target /
+        test_more / deprioritize) and ``tier_label``; best first."""
+        f = self.table.frame
+        out = f[["segment", "n", "n_treated", "n_control", "raw_lift", "uplift_mean",
+                 "uplift_lo", "uplift_hi", "p_positive"]].copy()
+        out["p_breakeven"] = f["p_breakeven"] if "p_breakeven" in f else np.nan
+        out["breakeven"] = self.table.breakeven if self.table.breakeven is not None else np.nan
+        out["decision_probability"] = f["decision_probability"]
+        out["tier"] = f["action"]
+        out["tier_label"] = f["action_label"]
+        return out
+
+    def summary_lines(self) -> list[str]:
+        """The headline in words, for the terminal."""
+        p = self.pooled.uplift
+        unit = "probability" if self.settings.get("family") == "bernoulli" else "outcome units"
+        lines = [f"average uplift (pooled model): {p['mean']:.4g} (95% interval {p['lo']:.4g} "
+                 f"to {p['hi']:.4g}) in {unit}; P(uplift > 0) = {p['p_positive']:.3f}"]
+        for r in self.table.frame.itertuples():
+            lines.append(f"  {r.segment}: uplift {r.uplift_mean:.4g} ({r.uplift_lo:.4g} to "
+                         f"{r.uplift_hi:.4g}), P = {r.decision_probability:.3f} -> {r.action}")
+        lines.append(f"sampler: R-hat max {self.rhat_max:.4f}, bulk ESS min "
+                     f"{self.ess_bulk_min:.0f}, divergences {self.divergences}; "
+                     f"{self.settings.get('sampler', {}).get('seconds', float('nan')):.1f} s")
+        return lines
+
     def to_results(self) -> dict:
-        """The ``results.json`` content (DESIGN.md section 5b, ``bayes``)."""
+        """The ``results.json`` content (keys in ``docs/bayes.md``)."""
 
         def overall(e: OverallEffect) -> dict:
             u, f = e.uplift, e.effect
@@ -334,7 +372,8 @@ class BayesDecision:
             "command": "bayes",
             "data": {k: self.settings.get(k) for k in
                      ("rows", "treated", "control", "treatment", "outcome", "segment",
-                      "control_value", "covariates", "family", "segments")},
+                      "control_value", "covariates", "covariates_source", "family", "segments",
+                      "cells", "rows_in_file", "sample")},
             "pooled": overall(self.pooled),
             "hierarchical": overall(self.hierarchical),
             "segments": segs,
@@ -351,6 +390,7 @@ class BayesDecision:
             "diagnostics": diag,
             "priors": self.settings.get("priors"),
             "sampler": self.settings.get("sampler"),
+            "warnings": list(self.warnings),
         }
 
     def __repr__(self) -> str:
@@ -362,44 +402,50 @@ class BayesDecision:
         )
 
 
-def _plain(value):
-    """A JSON-friendly scalar (numpy scalars to Python, anything else to str)."""
-    if hasattr(value, "item"):
-        value = value.item()
-    return value if isinstance(value, int | float | str | bool) else str(value)
-
-
-def bayes_decisioning(data, *, treatment, outcome, segment, covariates=None, control=None,
-                      family="bernoulli", cost=None, margin=None, thresholds=None, priors=None,
-                      num_chains=4, num_warmup=1000, num_samples=1000, target_accept=0.95,
-                      random_state=0, num_predictive=500) -> BayesDecision:
+def bayes_decisioning(data, *, treatment=None, outcome=None, segment=None, covariates=None,
+                      control=None, family="auto", cost=None, margin=None, thresholds=None,
+                      priors=None, n_chains=4, n_warmup=None, n_draws=None, target_accept=0.95,
+                      sample=None, allow_imbalanced=(), allow_duplicates=None, random_state=0,
+                      n_predictive=500, progress=False) -> BayesDecision:
     """Bayesian campaign decisioning for one experiment with segments.
 
-    Fits the pooled and the hierarchical model (:class:`BayesianUplift`),
-    runs the prior and posterior predictive checks and the diagnostics, and
-    builds the per-segment decision table.
+    Prepares the table once (:meth:`manylift.single.SingleData.from_frame`: a
+    randomized experiment, so covariates and the segment column must pass the
+    balance check), fits the pooled and the hierarchical model
+    (:class:`BayesianUplift`), runs the prior and posterior predictive checks and
+    the diagnostics, and builds the per-segment decision table.
 
     Parameters
     ----------
-    data : pandas.DataFrame
+    data : pandas.DataFrame or SingleData
     treatment, outcome, segment : str
         Columns; every treatment value other than the control counts as treated.
-    covariates : list of str, default=None
-        Pre-treatment controls (numeric standardized, categorical one-hot).
+    covariates : list of str, "auto" or None, default=None
+        Pre-treatment controls (numeric standardized, categorical one-hot);
+        ``None``: the pre-treatment columns a built-in dataset declares, else none.
     control : scalar, default=None
-        Control value of ``treatment`` (see
-        :func:`manylift.single.bayes.resolve_control`).
-    family : {"bernoulli", "gaussian"}, default="bernoulli"
+        Control value of ``treatment`` (see :func:`manylift.single.resolve_control`).
+    family : {"auto", "bernoulli", "gaussian"}, default="auto"
+        ``"auto"``: bernoulli for a 0/1 outcome, else gaussian.
     cost, margin : float, default=None
         Cost per customer treated and value per unit of outcome; with both,
         the tiers use P(uplift > cost / margin).
     thresholds : TierThresholds, default=None
     priors : BayesPriors, default=None
-    num_chains, num_warmup, num_samples : int, default=4, 1000, 1000
+    n_chains : int, default=4
+    n_warmup, n_draws : int or None, default=None
+        Per chain; ``None``: 1,000 + 1,000 for a design of few cells (categorical
+        covariates), 400 + 500 otherwise (see :class:`BayesianUplift`).
     target_accept : float, default=0.95
+    sample : int, default=None
+        Fit a seeded random subsample of this many rows.
+    allow_imbalanced, allow_duplicates
+        See :meth:`SingleData.from_frame`.
     random_state : int, default=0
-    num_predictive : int, default=500
+    n_predictive : int, default=500
         Draws used by the predictive checks.
+    progress : bool, default=False
+        Stage lines and NumPyro's progress bars on standard error.
 
     Returns
     -------
@@ -412,34 +458,76 @@ def bayes_decisioning(data, *, treatment, outcome, segment, covariates=None, con
     >>> df = pd.DataFrame({"w": rng.integers(0, 2, 3000), "seg": rng.choice(list("abc"), 3000)})
     >>> df["y"] = (rng.random(3000) < 0.1 + 0.08 * df["w"]).astype(int)
     >>> res = bayes_decisioning(df, treatment="w", outcome="y", segment="seg",
-    ...                         num_chains=2, num_warmup=200, num_samples=200)
+    ...                         allow_duplicates=True, n_chains=2, n_warmup=200, n_draws=200)
     >>> sorted(res.to_results()["segments"]) == ["a", "b", "c"]
     True
     """
+    prog = as_progress(progress, "bayes")
     be = breakeven_uplift(cost, margin)
     th = thresholds or TierThresholds()
     priors = priors or BayesPriors()
-    common = dict(family=family, priors=priors, num_chains=num_chains, num_warmup=num_warmup,
-                  num_samples=num_samples, target_accept=target_accept,
-                  random_state=random_state)
-    cols = dict(treatment=treatment, outcome=outcome, covariates=covariates, control=control)
+    if isinstance(data, SingleData):
+        prepared = data
+    else:
+        if treatment is None or outcome is None or segment is None:
+            raise ModelError("bayes_decisioning needs treatment=, outcome= and segment= column "
+                             "names (or a prepared SingleData).")
+        prepared = SingleData.from_frame(
+            data, treatment, outcome, covariates, control=control, segment=segment,
+            family=family, randomized=True, allow_imbalanced=allow_imbalanced,
+            allow_duplicates=allow_duplicates, sample=sample, random_state=random_state,
+            where="bayes")
+    if prepared.segment is None:
+        raise ModelError("bayes_decisioning needs a segment column (segment=...).")
+    common = dict(family=prepared.family, priors=priors, n_chains=n_chains, n_warmup=n_warmup,
+                  n_draws=n_draws, target_accept=target_accept, random_state=random_state,
+                  progress_bar=bool(prog.enabled))
+    caught_messages = []
     t0 = time.perf_counter()
-    pooled = BayesianUplift(model="pooled", **common).fit(data, segment=None, **cols)
-    hier = BayesianUplift(model="hierarchical", **common).fit(data, segment=segment, **cols)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        fits = {}
+        for model in ("pooled", "hierarchical"):
+            est = BayesianUplift(model=model, **common)
+            d = build_design(prepared, hierarchical=model == "hierarchical")
+            from manylift.single.bayes.model import SMALL_DESIGN_CELLS
+
+            small = d.n_cells <= SMALL_DESIGN_CELLS
+            warm = n_warmup if n_warmup is not None else (1000 if small else 400)
+            draws = n_draws if n_draws is not None else (1000 if small else 500)
+            prog.stage(f"{model} model: NUTS, {n_chains} chains x ({warm} warm-up + "
+                       f"{draws} draws) on {d.n_cells:,} cells of identical rows "
+                       f"({d.n_rows:,} rows)")
+            fits[model] = est._fit_design(d, prepared.covariates_source)
+    for w in caught:
+        if issubclass(w.category, ConvergenceWarning):
+            caught_messages.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    for m in caught_messages:
+        warnings.warn(m, ConvergenceWarning, stacklevel=2)
+    pooled, hier = fits["pooled"], fits["hierarchical"]
     seconds = time.perf_counter() - t0
+    prog.stage(f"predictive checks ({n_predictive} draws) and decision table")
     segs = hier.segment_effects(breakeven=be)
     table = decision_table(segs, th, cost=cost, margin=margin)
     d = hier.design_
+    n_treated = int(prepared.treated.sum())
     settings = {
-        "rows": int(len(d.outcome)),
-        "treated": int(d.treatment.sum()),
-        "control": int(len(d.treatment) - d.treatment.sum()),
-        "treatment": treatment, "outcome": outcome, "segment": segment,
-        "control_value": _plain(d.control),
-        "covariates": list(d.covariate_names), "family": family,
+        "rows": prepared.n,
+        "treated": n_treated,
+        "control": prepared.n - n_treated,
+        "treatment": prepared.columns.get("treatment"), "outcome": prepared.columns.get("outcome"),
+        "segment": prepared.columns.get("segment"),
+        "control_value": _plain(prepared.control),
+        "covariates": list(d.covariate_names), "covariates_source": prepared.covariates_source,
+        "family": d.family,
         "segments": list(d.segments),
+        "cells": {"pooled": pooled.design_.n_cells, "hierarchical": d.n_cells},
+        "rows_in_file": prepared.rows_in, "sample": sample,
         "priors": priors.to_dict() | {"intercept_loc_used": hier.intercept_loc_},
-        "sampler": {"chains": num_chains, "warmup": num_warmup, "draws": num_samples,
+        "sampler": {"chains": n_chains, "warmup": hier.n_warmup_, "draws": hier.n_draws_,
+                    "warmup_pooled": pooled.n_warmup_, "draws_pooled": pooled.n_draws_,
                     "target_accept": target_accept, "seed": random_state,
                     "seconds": seconds, "chain_method": hier.chain_method},
     }
@@ -449,9 +537,15 @@ def bayes_decisioning(data, *, treatment, outcome, segment, covariates=None, con
         segments=segs,
         table=table,
         diagnostics={"pooled": pooled.diagnostics_, "hierarchical": hier.diagnostics_},
-        prior_check=hier.prior_predictive(num_samples=num_predictive),
-        posterior_checks={"pooled": pooled.posterior_predictive(num_draws=num_predictive),
-                          "hierarchical": hier.posterior_predictive(num_draws=num_predictive)},
+        prior_check=hier.prior_predictive(n_draws=n_predictive),
+        posterior_checks={"pooled": pooled.posterior_predictive(n_draws=n_predictive),
+                          "hierarchical": hier.posterior_predictive(n_draws=n_predictive)},
         settings=settings,
+        warnings=caught_messages,
     )
 
+
+def _plain(value):
+    """A JSON-friendly scalar (numpy scalars to Python, anything else to str)."""
+    value = plain(value)
+    return value if isinstance(value, int | float | str | bool) else str(value)

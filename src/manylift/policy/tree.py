@@ -8,7 +8,8 @@ the training sample (Athey and Wager 2021).  ``method="dr_policy_tree"`` fits
 scores, on the profit-scale outcome margin x y - cost x 1{treated}.
 
 The fitted rules print as indented text (``rules_``), the form a marketing
-team can apply without a model.
+team can apply without a model: ``if x <= a:`` / ``else:`` blocks, with a
+one-hot column ``zip_code=Urban`` written ``if zip_code != 'Urban':``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from manylift._core.checks import as_1d_float, check_in, check_positive_int
 from manylift._core.errors import DataError, ModelError
 from manylift._core.rng import seed_int
 from manylift.policy.profit import _costs
+from manylift.single._models import make_classifier, make_regressor
 from manylift.single.positivity import _covariate_matrix
 
 __all__ = ["ProfitPolicyTree"]
@@ -56,7 +58,7 @@ class ProfitPolicyTree:
     >>> x = rng.normal(size=(400, 2))
     >>> scores = 2 * x[:, 0] + rng.normal(size=400)
     >>> t = ProfitPolicyTree(max_depth=1, min_samples_leaf=20).fit(
-    ...     x, scores=scores, cost=0.0, margin=1.0, feature_names=["a", "b"])
+    ...     None, None, x, scores=scores, cost=0.0, margin=1.0, feature_names=["a", "b"])
     >>> print(t.rules_.splitlines()[0].split("<=")[0].strip())
     if a
     """
@@ -71,19 +73,23 @@ class ProfitPolicyTree:
     def __repr__(self) -> str:
         return f"ProfitPolicyTree(method={self.method!r}, max_depth={self.max_depth})"
 
-    def fit(self, covariates, *, cost, margin, scores=None, outcome=None, treatment=None,
+    def fit(self, outcome, treatment, covariates, *, cost, margin, scores=None,
             feature_names=None, arm_names=None) -> ProfitPolicyTree:
         """Fit the tree; returns ``self``.
 
+        The argument order is that of every learner in manylift (outcome,
+        treatment, covariates).
+
         Parameters
         ----------
+        outcome, treatment : arrays (n,) or None
+            Outcome and arm codes (needed by ``method="dr_policy_tree"``; ``None``
+            for ``method="policy_tree"``, which uses ``scores``).
         covariates : array (n, p)
         cost : float or array (K,)
         margin : float
         scores : array (n,) or (n, K)
             Effect scores (``method="policy_tree"``).
-        outcome, treatment : arrays (n,)
-            Outcome and arm codes (``method="dr_policy_tree"``).
         feature_names, arm_names : list of str, default=None
         """
         from econml.policy import DRPolicyTree, PolicyTree
@@ -119,13 +125,9 @@ class ProfitPolicyTree:
                 k = int(w.max())
                 c = _costs(cost, k)
                 profit_y = margin * y - np.where(w > 0, c[np.clip(w - 1, 0, k - 1)], 0.0)
-                from lightgbm import LGBMClassifier, LGBMRegressor
-
                 est = DRPolicyTree(
-                    model_propensity=LGBMClassifier(n_estimators=100, num_leaves=15, n_jobs=1,
-                                                    verbose=-1, random_state=rs),
-                    model_regression=LGBMRegressor(n_estimators=100, num_leaves=15, n_jobs=1,
-                                                   verbose=-1, random_state=rs),
+                    model_propensity=make_classifier("lightgbm", rs, n_estimators=100),
+                    model_regression=make_regressor("lightgbm", rs, n_estimators=100),
                     max_depth=self.max_depth, min_samples_leaf=self.min_samples_leaf,
                     cv=3, random_state=rs)
                 est.fit(profit_y, w, X=x)
@@ -163,15 +165,23 @@ class ProfitPolicyTree:
             arm = int(np.argmax(v))
             return f"{self.arm_names_[arm] if arm < len(self.arm_names_) else arm}"
 
+        def condition(node):
+            name = self.feature_names_[feature[node]]
+            thr = float(threshold[node])
+            column, eq, level = name.partition("=")
+            if eq and 0 < thr < 1:  # a one-hot column: the split separates the level
+                return f"{column} != {level!r}", f"{column} == {level!r}"
+            return f"{name} <= {thr:.4g}", f"{name} > {thr:.4g}"
+
         def walk(node, depth):
             pad = "    " * depth
             if left[node] == -1:
                 lines.append(f"{pad}-> {leaf_label(node)}")
                 return
-            name = self.feature_names_[feature[node]]
-            lines.append(f"{pad}if {name} <= {threshold[node]:.4g}:")
+            yes, no = condition(node)
+            lines.append(f"{pad}if {yes}:")
             walk(left[node], depth + 1)
-            lines.append(f"{pad}else:  # {name} > {threshold[node]:.4g}")
+            lines.append(f"{pad}else:  # {no}")
             walk(right[node], depth + 1)
 
         walk(0, 0)

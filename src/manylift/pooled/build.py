@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,10 +12,11 @@ from manylift._core.errors import TooFewUnitsError
 from manylift.data.experiment import ExperimentData
 from manylift.features.exposure import ExposureFeatures, FeatureArrays
 from manylift.features.holdout import holdout_split
+from manylift.pooled.holdout import HoldoutArrays, make_holdout_arrays
 from manylift.sampler.design import CategoricalTerm, Design, build_design
 
-__all__ = ["ModelInputs", "build_inputs", "compact_codes", "merge_sparse_levels_counts",
-           "holdout_split_hashed"]
+__all__ = ["ModelInputs", "build_inputs", "campaign_codes", "compact_codes",
+           "merge_sparse_levels_counts", "holdout_split_hashed"]
 
 TERMS = ("campaign", "week", "cell", "activity")
 
@@ -26,6 +28,21 @@ def compact_codes(values: np.ndarray, calibration: np.ndarray):
     index = pd.Index(levels)
     codes = index.get_indexer(values)
     return codes.astype(np.int64), levels
+
+
+def campaign_codes(column: pd.Series, calibration: np.ndarray):
+    """:func:`compact_codes` of the campaign column (labels as strings, in order of first
+    appearance in calibration; numeric ids sorted), without a Python string per row:
+    factorized once, then only the distinct labels are converted."""
+    if pd.api.types.is_numeric_dtype(column):
+        return compact_codes(column.to_numpy(), calibration)
+    codes_all, uniques = pd.factorize(column, sort=False)
+    first = pd.unique(codes_all[np.asarray(calibration, bool)])
+    first = first[first >= 0]
+    lookup = np.full(len(uniques) + 1, -1, np.int64)  # the last slot catches missing (-1)
+    lookup[first] = np.arange(first.size)
+    levels = np.asarray([str(v) for v in np.asarray(uniques, dtype=object)[first]], dtype=object)
+    return lookup[codes_all], levels
 
 
 def merge_sparse_levels(values: np.ndarray, treated: np.ndarray, neighbours, min_rows: int = 20):
@@ -88,6 +105,7 @@ class ModelInputs:
     customer_index: np.ndarray  # all rows -> 0..n-1
     customer_ids: np.ndarray  # n
     level_maps: dict  # "cell"/"activity": {original level: merged level}
+    holdout_arrays: HoldoutArrays | None = None  # the holdout rows' data, built once
     # a fit over several processes: this process's share and the global counts
     # (n_processes, process_id, rows, customers, calibration_rows, holdout_rows)
     distributed: dict | None = None
@@ -122,7 +140,8 @@ def build_inputs(data: ExperimentData, *, holdout_min_rows: int = 6, holdout: bo
     hold = (holdout_split(cust_idx, holdout_min_rows, random_state) if holdout
             else np.zeros(len(f), bool))
     cal = ~hold
-    fe = features or ExposureFeatures()
+    # a clone: the caller's features object is never fitted in place (scikit-learn's rule)
+    fe = copy.deepcopy(features) if features is not None else ExposureFeatures()
     fe.fit(f, data.covariates, data.activity_col, rows=cal)
     fa = fe.transform(f)
     treated = f["treated"].to_numpy()
@@ -131,14 +150,13 @@ def build_inputs(data: ExperimentData, *, holdout_min_rows: int = 6, holdout: bo
     act_map, _ = merge_sparse_levels(fa.activity[cal], treated[cal],
                                      lambda a: [a - 1, a + 1], min_level_rows)
     raw = {
-        "campaign": f["campaign_id"].astype(str).to_numpy() if not
-        pd.api.types.is_numeric_dtype(f["campaign_id"]) else f["campaign_id"].to_numpy(),
         "week": f["week"].to_numpy(),
         "cell": np.array([cell_map.get(int(c), -1) for c in range(fe.n_cells)])[fa.cell],
         "activity": np.array([act_map.get(int(a), -1) for a in range(fe.n_activity_bins)])[fa.activity],
     }
     codes, levels = {}, {}
-    for t in TERMS:
+    codes["campaign"], levels["campaign"] = campaign_codes(f["campaign_id"], cal)
+    for t in TERMS[1:]:
         codes[t], levels[t] = compact_codes(raw[t], cal)
     for t in ("campaign", "week"):
         if len(levels[t]) < 2:
@@ -167,8 +185,13 @@ def build_inputs(data: ExperimentData, *, holdout_min_rows: int = 6, holdout: bo
     design = build_design(y[cal] - y_mean, cust_cal, len(cust_ids), w[cal], X[cal],
                           dense[cal], dense_names, terms, list(data.covariates),
                           random_intercept=random_intercept)
-    return ModelInputs(design, fe, fa, hold, codes, levels, y_mean, cust_idx.astype(np.int64),
-                       np.asarray(cust_ids), {"cell": cell_map, "activity": act_map})
+    customer_index = cust_idx.astype(np.int64)
+    arrays = make_holdout_arrays(f, hold, campaigns=data.campaigns,
+                                 campaign_attributes=data.campaign_attributes, codes=codes,
+                                 prop_treated=prop, customer_index=customer_index)
+    return ModelInputs(design, fe, fa, hold, codes, levels, y_mean, customer_index,
+                       np.asarray(cust_ids), {"cell": cell_map, "activity": act_map}, arrays)
+
 
 
 # ---------------------------------------------------------------------------
@@ -339,4 +362,5 @@ def _build_inputs_distributed(data: ExperimentData, comm, *, holdout_min_rows: i
             "rows": int(counts[1]), "customers": int(counts[0]),
             "calibration_rows": int(ys[1]), "holdout_rows": int(ys[2])}
     return ModelInputs(design, fe, fa, hold, codes, levels, y_mean, cust_idx.astype(np.int64),
-                       np.asarray(cust_ids), {"cell": cell_map, "activity": act_map}, dist)
+                       np.asarray(cust_ids), {"cell": cell_map, "activity": act_map},
+                       distributed=dist)

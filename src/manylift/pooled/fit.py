@@ -52,6 +52,7 @@ class PooledFit:
         self.run = run
         self._acc = customers
         self.spec = spec
+        self.timings: dict = {}  # seconds of the fit's stages (PooledModel.fit fills it)
         self._effects_draws = self._compute_effect_draws()
         self.posterior = self._to_inference_data()
 
@@ -65,6 +66,22 @@ class PooledFit:
 
     def param(self, name: str) -> np.ndarray:
         return self.run.theta[..., self.inputs.design.names.index(name)]
+
+    def holdout_posterior(self):
+        """The :class:`~manylift.pooled.holdout.HoldoutPosterior` of the functional draws:
+        their coefficients, the effect coding of each term and the spooled holdout uI."""
+        from manylift.pooled.holdout import HoldoutPosterior
+
+        d = self.inputs.design
+        fd = np.asarray(self._acc.functional_draws)
+        theta = np.asarray(self.run.theta)[fd[:, 0], fd[:, 1]]
+        effects = {t: (d.term_slices[t], effect_coding(d.n_levels[d.term_names.index(t)]))
+                   for t in ("tau_c", "tau_t", "gammaI[cell]", "gammaI[activity]")}
+        return HoldoutPosterior(theta=theta, effects=effects, names=list(d.names),
+                                read_uI=self._acc.read_holdout_uI,
+                                draw_index=(fd[:, 0] * self.model.n_draws + fd[:, 1]).astype(
+                                    np.int64),
+                                random_state=int(self.model.random_state))
 
     def _compute_effect_draws(self) -> dict:
         inp = self.inputs
@@ -226,8 +243,12 @@ class PooledFit:
                        f"draws (about --draws {need}) or more chains.")
         return out
 
-    def results(self) -> dict:
-        """The ``results.json`` content (keys of docs/pooled.md)."""
+    def results(self, holdout: bool = True) -> dict:
+        """The ``results.json`` content (keys of docs/results.md).
+
+        ``holdout=False`` leaves out the holdout validation and policy evaluation
+        (``manylift.workflows`` computes and times them as stages of their own).
+        """
         post = self.posterior.posterior
         inp = self.inputs
         d = self.data
@@ -254,6 +275,7 @@ class PooledFit:
                 "chains": self.model.n_chains, "draws": self.model.n_draws,
                 "warmup": self.model.n_warmup, "thin": self.model.thin,
                 "seconds": self.run.seconds, "sweeps_per_second": self.run.sweeps_per_second,
+                "compile_seconds": self.timings.get("compile"),
                 "backend": self.run.backend, "rhat_max": diag.get("rhat_max"),
                 "ess_bulk_min": diag.get("ess_bulk_min"),
                 "warnings": self.convergence_warnings() if diag else [],
@@ -274,34 +296,24 @@ class PooledFit:
             },
             "isolated": pooled_vs_isolated(self),
             "features": inp.features.to_dict(),
-            **self._holdout_results(),
+            **(self._holdout_results() if holdout else {}),
         }
 
     # -- holdout evaluation and effects (pooled/holdout.py) ----------------
-    def evaluate(self, cost="auto"):
+    def evaluate(self, cost="auto", scores: str = "aipw"):
         """Posterior holdout validation (AUTOC, BLP slope) and policy evaluation.
 
-        See :func:`manylift.pooled.holdout.evaluate`; ``cost`` as there.
+        See :func:`manylift.pooled.holdout.evaluate`; ``cost`` and ``scores`` as there.
         """
         from manylift.pooled.holdout import evaluate
 
-        return evaluate(self, cost=cost)
+        return evaluate(self, cost=cost, scores=scores)
 
     def effects(self):
         """Campaign-average effects, sorted, against isolated per-campaign regressions."""
         from manylift.pooled.holdout import campaign_effects
 
         return campaign_effects(self)
-
-    def decompose(self):
-        """Variance shares, Shapley values and effect curves (a ``Decomposition``).
-
-        The decomposition layer sits below this one; it is reached through the hook
-        registry (see :meth:`report`).
-        """
-        from manylift._core.hooks import get_hook
-
-        return get_hook("pooled_decompose")(self)
 
     def _holdout_results(self) -> dict:
         if not np.asarray(self.inputs.holdout).any():
@@ -330,37 +342,25 @@ class PooledFit:
 
         return load_run(directory)
 
-    def save(self, directory: str | os.PathLike, extra: dict | None = None) -> Path:
+    def save(self, directory: str | os.PathLike, extra: dict | None = None,
+             results: dict | None = None) -> Path:
         """Write ``results.json``, ``customers.parquet``, ``posterior.nc`` and the scoring
         model (``model.json``, ``model.parquet``, ``customer_draws.npy``), atomically.
 
-        ``extra`` adds sections to ``results.json`` (e.g. ``decomposition``, ``overlap``,
-        computed by layers below this one).
+        ``results`` replaces :meth:`results` (``manylift.workflows`` assembles it);
+        ``extra`` adds sections to it (e.g. ``decomposition``, ``overlap``, computed by
+        layers below this one). The whole analysis, report included, is
+        ``manylift.PooledModel(...).fit(data).report(path)`` or ``manylift fit``.
         """
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "results.json", {**self.results(), **(extra or {})})
+        write_json(out / "results.json", {**(results if results is not None
+                                             else self.results()), **(extra or {})})
         write_parquet(out / "customers.parquet", self.customers)
         with atomic_path(out / "posterior.nc", suffix=".nc") as tmp:
             self.posterior.to_netcdf(str(tmp), engine="h5netcdf")
         self.scoring_model().save(out)
         return out
-
-    def report(self, path: str | os.PathLike, directory: str | os.PathLike | None = None) -> str:
-        """Save the run (to ``directory``, default the report's folder) and render its HTML report.
-
-        The report layer sits below this one, so the renderer is looked up in
-        the hook registry that ``import manylift`` fills (dependency injection,
-        as ArviZ injects its backends); the report renders the saved files and
-        never recomputes.
-        """
-        from manylift._core.hooks import get_hook, has_hook
-
-        path = Path(path)
-        run_dir = Path(directory) if directory is not None else path.parent
-        extra = get_hook("pooled_extra_results")(self) if has_hook("pooled_extra_results") else {}
-        self.save(run_dir, extra=extra)
-        return get_hook("pooled_report")(run_dir, path)
 
     def __repr__(self) -> str:
         post = self.posterior.posterior

@@ -42,7 +42,7 @@ so no (draws x holdout rows) array other than the stored components is built.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -55,8 +55,7 @@ from manylift.evaluation import (
     blp_slope_many,
     compare_policies_many,
     ipw_scores,
-    rank_metric_many,
-    toc_curve_many,
+    rank_summary_many,
 )
 from manylift.pooled.isolated import isolated_campaign_effects
 
@@ -71,7 +70,10 @@ __all__ = [
     "campaign_effects",
     "evaluate_policies",
     "calibration_baseline",
+    "ComponentBlock",
+    "HoldoutPosterior",
     "holdout_arrays",
+    "make_holdout_arrays",
     "holdout_components",
     "holdout_problem",
     "propensity_bins",
@@ -102,6 +104,8 @@ def _summary(draws) -> dict:
 class HoldoutArrays:
     """The data of the holdout rows that every functional needs (no posterior draws).
 
+    Built once, by :func:`manylift.pooled.build.build_inputs` (``ModelInputs.holdout_arrays``).
+
     Attributes
     ----------
     outcome, treatment, propensity : ndarray (n,)
@@ -123,6 +127,14 @@ class HoldoutArrays:
     baseline : ndarray (n,) or None
         The outcome model of the AIPW scores (mu0 = mu1 = the intervention's mean
         outcome in the calibration rows); None for raw IPW scores.
+    codes : dict
+        ``{"campaign", "week", "cell", "activity"}`` -> (n,) int codes of the model's
+        levels (-1 where a level was never seen in calibration): the fixed part of
+        tau_hat is a lookup of each draw's level effects.
+    prop_treated : ndarray (n,)
+        The row's centred proportion treated (the continuous part of V).
+    customer_index : ndarray (n,) of int
+        Index of the row's customer among all customers (where the sampler's uI is).
     """
 
     outcome: np.ndarray
@@ -135,6 +147,9 @@ class HoldoutArrays:
     cost: np.ndarray | None = None
     attributes: dict = field(default_factory=dict)
     baseline: np.ndarray | None = None
+    codes: dict = field(default_factory=dict)
+    prop_treated: np.ndarray | None = None
+    customer_index: np.ndarray | None = None
 
     @property
     def n_rows(self) -> int:
@@ -151,8 +166,22 @@ class HoldoutArrays:
         return aipw_scores(self.outcome, self.treatment, self.propensity, self.baseline,
                            self.baseline)
 
+    def with_options(self, cost="auto", scores: str = "aipw", campaigns=None) -> HoldoutArrays:
+        """The same rows with another cost rule or score (see :func:`make_holdout_arrays`)."""
+        check_in("scores", scores, SCORES, "HoldoutArrays.with_options")
+        out = self
+        if cost != "auto":
+            out = replace(out, cost=_resolve_cost(campaigns, self.campaign_id, cost))
+        if scores == "ipw" and out.baseline is not None:
+            out = replace(out, baseline=None)
+        elif scores == "aipw" and out.baseline is None:
+            raise DataError("These holdout arrays were built with scores='ipw'; rebuild them "
+                            "(holdout_arrays(fit, scores='aipw')) to get the AIPW baseline.")
+        return out
+
     def __repr__(self) -> str:
-        return f"HoldoutArrays(rows={self.n_rows}, cost={'yes' if self.cost is not None else 'no'})"
+        return (f"HoldoutArrays(rows={self.n_rows}, scores={self.score_kind!r}, "
+                f"cost={'yes' if self.cost is not None else 'no'})")
 
 
 def holdout_problem(treatment) -> str | None:
@@ -171,20 +200,19 @@ def holdout_problem(treatment) -> str | None:
     return None
 
 
-def _campaign_table(fit):
-    camp = getattr(fit.data, "campaigns", None)
-    if camp is None:
+def _campaign_table(campaigns):
+    if campaigns is None:
         return None
-    return camp.set_index(camp["campaign_id"].astype(str))
+    return campaigns.set_index(campaigns["campaign_id"].astype(str))
 
 
-def _resolve_cost(fit, campaign_id: np.ndarray, cost) -> np.ndarray | None:
-    """Cost per holdout row (outcome units) or None."""
+def _resolve_cost(campaigns, campaign_id: np.ndarray, cost) -> np.ndarray | None:
+    """Cost per holdout row (outcome units) or None; ``campaigns`` is the campaign table."""
     if cost is None:
         return None
     if isinstance(cost, int | float) and not isinstance(cost, bool):
         return np.full(campaign_id.size, float(cost))
-    table = _campaign_table(fit)
+    table = _campaign_table(campaigns)
     name = "cost" if cost == "auto" else cost
     if table is None or name not in table.columns:
         if cost == "auto":
@@ -201,96 +229,245 @@ def _resolve_cost(fit, campaign_id: np.ndarray, cost) -> np.ndarray | None:
 
 def calibration_baseline(outcome, calibration, intervention, campaign) -> np.ndarray:
     """Per row: the mean outcome of its intervention's calibration rows (else its campaign's,
-    else all calibration rows'). Holdout rows never enter their own baseline."""
-    y = pd.Series(np.asarray(outcome, float))
+    else all calibration rows'). Holdout rows never enter their own baseline.
+
+    ``intervention`` and ``campaign`` are labels or integer codes, one per row.
+    """
+    y = np.asarray(outcome, float)
     cal = np.asarray(calibration, bool)
-    out = pd.Series(np.asarray(intervention)).map(y[cal].groupby(np.asarray(intervention)[cal]).mean())
-    by_camp = pd.Series(np.asarray(campaign)).map(y[cal].groupby(np.asarray(campaign)[cal]).mean())
-    return out.fillna(by_camp).fillna(float(y[cal].mean())).to_numpy(float)
+    overall = float(y[cal].mean())
+
+    def group_mean(labels):
+        codes = pd.factorize(np.asarray(labels))[0]
+        n_groups = int(codes.max()) + 1
+        cnt = np.bincount(codes[cal], minlength=n_groups)
+        tot = np.bincount(codes[cal], weights=y[cal], minlength=n_groups)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (tot / cnt)[codes]  # nan where the group has no calibration row
+
+    out = group_mean(intervention)
+    miss = np.isnan(out)
+    if miss.any():
+        out[miss] = group_mean(campaign)[miss]
+    out[np.isnan(out)] = overall
+    return out
 
 
 SCORES = ("aipw", "ipw")
 
 
-def holdout_arrays(fit, cost="auto", scores: str = "aipw") -> HoldoutArrays:
-    """The holdout rows' data of a fit (see :class:`HoldoutArrays`).
+def make_holdout_arrays(frame: pd.DataFrame, holdout: np.ndarray, *, campaigns=None,
+                        campaign_attributes=(), codes: dict | None = None, prop_treated=None,
+                        customer_index=None, cost="auto", scores: str = "aipw"
+                        ) -> HoldoutArrays:
+    """The holdout rows' :class:`HoldoutArrays` from the validated frame (all rows).
 
     Parameters
     ----------
-    fit : PooledFit
+    frame : pandas.DataFrame
+        ``ExperimentData.frame`` (canonical columns).
+    holdout : bool ndarray (rows,)
+    campaigns : pandas.DataFrame, optional
+        The campaign table (attributes, cost).
+    campaign_attributes : sequence of str
+    codes, prop_treated, customer_index : all rows, optional
+        The model's level codes, centred proportion treated and customer index;
+        only the holdout rows are kept.
     cost : "auto", str, float or None, default="auto"
         As in :func:`evaluate_policies`.
     scores : {"aipw", "ipw"}, default="aipw"
         AIPW with the intervention's calibration mean as outcome model, or raw IPW
         (see the module docstring).
     """
-    check_in("scores", scores, SCORES, "holdout_arrays")
-    hold = np.asarray(fit.inputs.holdout, bool)
-    f = fit.data.frame
-    hf = f.loc[hold]
-    camp_all = f["campaign_id"].astype(str).to_numpy()
-    share_by_campaign = pd.Series(f["treated"].to_numpy(float)).groupby(camp_all).mean()
-    campaign_id = camp_all[hold]
-    inter_all = pd.factorize(pd.MultiIndex.from_arrays([camp_all, f["week"].to_numpy()]))[0]
-    inter = pd.factorize(inter_all[hold])[0]
+    check_in("scores", scores, SCORES, "make_holdout_arrays")
+    hold = np.asarray(holdout, bool)
+    f = frame
+    # integer codes of every row (labels only for the holdout rows): at paper scale, 16.8
+    # million Python strings of the campaign ids would cost more than a gigabyte
+    camp_code, camp_labels = pd.factorize(f["campaign_id"], sort=False)
+    week_code, week_labels = pd.factorize(f["week"], sort=False)
+    inter_all = camp_code.astype(np.int64) * len(week_labels) + week_code
+    treated = f["treated"].to_numpy(float)
+    share = (np.bincount(camp_code, weights=treated, minlength=len(camp_labels))
+             / np.bincount(camp_code, minlength=len(camp_labels)))
+    campaign_id = np.asarray(camp_labels.astype(str), dtype=object)[camp_code[hold]]
     baseline = None
-    if scores == "aipw":
+    if scores == "aipw" and hold.any():
         baseline = calibration_baseline(f["outcome"].to_numpy(float), ~hold, inter_all,
-                                        camp_all)[hold]
+                                        camp_code)[hold]
     attrs = {}
-    table = _campaign_table(fit)
-    for a in list(getattr(fit.data, "campaign_attributes", []) or []):
+    table = _campaign_table(campaigns)
+    for a in list(campaign_attributes or []):
         attrs[a] = pd.Series(campaign_id).map(table[a].astype(str)).to_numpy(object)
     return HoldoutArrays(
-        outcome=hf["outcome"].to_numpy(float),
-        treatment=hf["treated"].to_numpy().astype(np.int64),
-        propensity=hf["propensity"].to_numpy(float),
-        intervention=np.asarray(inter, np.int64),
-        customer=pd.factorize(hf["customer_id"].to_numpy())[0].astype(np.int64),
+        outcome=f["outcome"].to_numpy(float)[hold],
+        treatment=f["treated"].to_numpy()[hold].astype(np.int64),
+        propensity=f["propensity"].to_numpy(float)[hold],
+        intervention=pd.factorize(inter_all[hold])[0].astype(np.int64),
+        customer=pd.factorize(f["customer_id"].to_numpy()[hold])[0].astype(np.int64),
         campaign_id=campaign_id,
-        campaign_share=share_by_campaign.reindex(campaign_id).to_numpy(float),
-        cost=_resolve_cost(fit, campaign_id, cost),
+        campaign_share=share[camp_code[hold]],
+        cost=_resolve_cost(campaigns, campaign_id, cost),
         attributes=attrs,
         baseline=baseline,
+        codes={k: np.asarray(v)[hold].astype(np.int64) for k, v in (codes or {}).items()},
+        prop_treated=None if prop_treated is None else np.asarray(prop_treated, float)[hold],
+        customer_index=None if customer_index is None else np.asarray(customer_index)[hold],
     )
+
+
+def holdout_arrays(fit, cost="auto", scores: str = "aipw") -> HoldoutArrays:
+    """The holdout rows' data of a fit: ``fit.inputs.holdout_arrays`` (built once by
+    ``build_inputs``), with another cost rule or score when asked."""
+    return fit.inputs.holdout_arrays.with_options(cost, scores,
+                                                  getattr(fit.data, "campaigns", None))
 
 
 # -- per-draw components of tau_hat ------------------------------------------------
 
 
 @dataclass(frozen=True, repr=False)
-class HoldoutComponents:
-    """Per-draw components of tau_hat on the holdout rows.
+class HoldoutPosterior:
+    """What the holdout functionals need from a posterior, per functional draw.
 
     Attributes
     ----------
-    arrays : HoldoutArrays
-    taubar : ndarray (D,)
-        Average effect at the average intervention, per functional draw.
-    campaign, week, observed, unobserved : ndarray (D, n)
-        tau_c, tau_t, gammaI' V_ij (cell + activity + proportion treated) and uI_i
-        per draw and holdout row. Levels unseen in calibration contribute 0
-        (the mean of the sum-to-zero effects).
+    theta : ndarray (D, K)
+        The fixed coefficients of each functional draw.
+    effects : dict
+        ``{term: (slice, A)}``: a term's level effects are ``theta[:, slice] @ A.T``
+        (sum-to-zero effect coding).
+    names : list of str
+        Names of theta's columns.
+    read_uI : callable
+        ``read_uI(slice) -> ndarray (b, n_holdout)`` float32: the holdout customers'
+        uI in those functional draws (read from the sampler's spool, block by block).
     draw_index : ndarray (D,) of int
-        Index of each functional draw (``chain * n_draws + draw``): it seeds the
-        draw's Bayesian-bootstrap weights, so any blocking gives the same numbers.
-    observed_parts_sd : dict
-        ``{"activity", "exposure", "proportion_treated"}`` -> (D,): finite-population
-        sd over the holdout rows of each part of the observed component (see
-        :func:`manylift.decomposition.heterogeneity_shares`).
+        ``chain * n_draws + draw``: seeds each draw's Bayesian-bootstrap weights.
     random_state : int
-        Seed of the Bayesian bootstrap.
     """
 
-    arrays: HoldoutArrays
+    theta: np.ndarray
+    effects: dict
+    names: list
+    read_uI: object
+    draw_index: np.ndarray
+    random_state: int = 0
+
+    @property
+    def n_draws(self) -> int:
+        return int(self.theta.shape[0])
+
+    def param(self, name: str, draws: slice = slice(None)) -> np.ndarray:
+        return self.theta[draws, self.names.index(name)]
+
+    def level_effects(self, term: str, draws: slice = slice(None)) -> np.ndarray:
+        sl, A = self.effects[term]
+        return self.theta[draws, sl] @ A.T
+
+
+@dataclass(frozen=True, repr=False)
+class ComponentBlock:
+    """The components of tau_hat for a block of b draws (float32 (b, n) arrays).
+
+    ``parts_sd``: per draw, the finite-population sd over the rows of the observed
+    component's parts (``activity``, ``exposure``, ``proportion_treated``).
+    """
+
     taubar: np.ndarray
     campaign: np.ndarray
     week: np.ndarray
     observed: np.ndarray
     unobserved: np.ndarray
-    draw_index: np.ndarray | None = None
-    observed_parts_sd: dict = field(default_factory=dict)
-    random_state: int = 0
+    parts_sd: dict = field(default_factory=dict)
+
+    @property
+    def n_draws(self) -> int:
+        return int(self.taubar.shape[0])
+
+    def tau_hat(self, include=COMPONENTS, *, impute_mean: bool = False) -> np.ndarray:
+        """taubar plus the components in ``include``, shape (b, n).
+
+        ``include`` may name ``"customer"`` for observed + unobserved. With
+        ``impute_mean`` every excluded component enters at its holdout mean in
+        that draw (XPER's expectation over the excluded component, exact for an
+        additive tau_hat); without it, excluded components are 0.
+        """
+        names = set()
+        for name in include:
+            if name == "customer":
+                names |= {"observed", "unobserved"}
+            elif name in COMPONENTS:
+                names.add(name)
+            else:
+                raise DataError(f"Unknown tau_hat component {name!r}; use any of "
+                                f"{[*COMPONENTS, 'customer']}.")
+        n = self.campaign.shape[1]
+        out = np.repeat(np.asarray(self.taubar, np.float32)[:, None], n, axis=1)
+        for name in COMPONENTS:
+            part = getattr(self, name)
+            if name in names:
+                out += part
+            elif impute_mean:
+                out += part.mean(axis=1, dtype=np.float64).astype(np.float32)[:, None]
+        return out
+
+
+def _gather(eff: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Level effects (b, L) at the rows' codes (b, n) float32; unseen levels (-1) get 0."""
+    out = eff.astype(np.float32)[:, np.maximum(codes, 0)]
+    if (codes < 0).any():
+        out[:, codes < 0] = 0.0
+    return out
+
+
+def _block_size(n_rows: int) -> int:
+    """Draws per block: about 8 million numbers per (b, n) array (32 MB in float32)."""
+    return int(max(1, min(BLOCK_DRAWS, 8_000_000 // max(n_rows, 1))))
+
+
+class HoldoutComponents:
+    """Per-draw components of tau_hat on the holdout rows, produced block by block.
+
+    Built from a posterior (:func:`holdout_components`: each block is computed
+    from the draws' coefficients and the spooled uI, so no (draws x rows) array
+    exists for all draws at once) or from explicit (D, n) arrays (tests, small
+    problems): ``HoldoutComponents(arrays, taubar=..., campaign=..., week=...,
+    observed=..., unobserved=...)``.
+
+    Attributes
+    ----------
+    arrays : HoldoutArrays
+    n_draws, n_rows : int
+    draw_index : ndarray (D,) of int
+        Seeds each draw's Bayesian-bootstrap weights, so any blocking gives the
+        same numbers.
+    random_state : int
+        Seed of the Bayesian bootstrap.
+    """
+
+    def __init__(self, arrays: HoldoutArrays, taubar=None, campaign=None, week=None,
+                 observed=None, unobserved=None, *, draw_index=None, observed_parts_sd=None,
+                 random_state: int = 0, posterior: HoldoutPosterior | None = None,
+                 block_size: int | None = None):
+        self.arrays = arrays
+        self.posterior = posterior
+        if posterior is None:
+            self._stored = {"taubar": np.asarray(taubar, float)}
+            for k, v in (("campaign", campaign), ("week", week), ("observed", observed),
+                         ("unobserved", unobserved)):
+                self._stored[k] = np.asarray(v, np.float32)
+            self._parts = {k: np.asarray(v, float) for k, v in (observed_parts_sd or {}).items()}
+            n_draws = self._stored["taubar"].shape[0]
+            self.random_state = int(random_state)
+        else:
+            n_draws = posterior.n_draws
+            self.random_state = int(posterior.random_state)
+            draw_index = posterior.draw_index if draw_index is None else draw_index
+        self.n_draws = int(n_draws)
+        self.draw_index = (np.arange(self.n_draws, dtype=np.int64) if draw_index is None
+                           else np.asarray(draw_index, np.int64))
+        self.block_size = block_size or _block_size(arrays.n_rows)
 
     # the rows' data, for convenience
     @property
@@ -310,76 +487,69 @@ class HoldoutComponents:
         return self.arrays.intervention
 
     @property
-    def n_draws(self) -> int:
-        return int(self.taubar.shape[0])
-
-    @property
     def n_rows(self) -> int:
         return self.arrays.n_rows
 
-    def _draw_index(self) -> np.ndarray:
-        return (np.arange(self.n_draws) if self.draw_index is None
-                else np.asarray(self.draw_index, np.int64))
-
-    def blocks(self, size: int = BLOCK_DRAWS):
-        """Slices of at most ``size`` draws, covering all draws in order."""
+    def blocks(self, size: int | None = None):
+        """Slices of at most ``size`` draws (default ``block_size``), covering all draws."""
+        size = size or self.block_size
         for start in range(0, self.n_draws, size):
             yield slice(start, min(start + size, self.n_draws))
 
+    def block(self, draws: slice) -> ComponentBlock:
+        """The components of the draws in ``draws`` (a slice)."""
+        if self.posterior is None:
+            st = self._stored
+            return ComponentBlock(st["taubar"][draws], st["campaign"][draws], st["week"][draws],
+                                  st["observed"][draws], st["unobserved"][draws],
+                                  {k: v[draws] for k, v in self._parts.items()})
+        post, a = self.posterior, self.arrays
+        cell = _gather(post.level_effects("gammaI[cell]", draws), a.codes["cell"])
+        activity = _gather(post.level_effects("gammaI[activity]", draws), a.codes["activity"])
+        g_prop = post.param("gammaI[prop_treated]", draws)
+        prop = a.prop_treated
+        # the paper's footnote: the proportion treated's sd is sd(share) x |coefficient|
+        parts = {"activity": activity.std(axis=1, dtype=np.float64),
+                 "exposure": cell.std(axis=1, dtype=np.float64),
+                 "proportion_treated": np.abs(g_prop) * float(np.std(prop))}
+        observed = cell
+        observed += activity
+        del activity
+        observed += (g_prop[:, None] * prop[None, :]).astype(np.float32)
+        return ComponentBlock(
+            taubar=post.param("taubar", draws).astype(float),
+            campaign=_gather(post.level_effects("tau_c", draws), a.codes["campaign"]),
+            week=_gather(post.level_effects("tau_t", draws), a.codes["week"]),
+            observed=observed,
+            unobserved=np.asarray(post.read_uI(draws), np.float32),
+            parts_sd=parts)
+
     def tau_hat(self, include=COMPONENTS, draws: slice = slice(None), *,
                 impute_mean: bool = False) -> np.ndarray:
-        """taubar plus the components in ``include``, shape (D, n) (or the ``draws`` block).
-
-        ``include`` may name ``"customer"`` for observed + unobserved. With
-        ``impute_mean`` every excluded component enters at its holdout mean in
-        that draw (XPER's expectation over the excluded component, exact for an
-        additive tau_hat); without it, excluded components are 0.
-        """
-        names = set()
-        for name in include:
-            if name == "customer":
-                names |= {"observed", "unobserved"}
-            elif name in COMPONENTS:
-                names.add(name)
-            else:
-                raise DataError(f"Unknown tau_hat component {name!r}; use any of "
-                                f"{[*COMPONENTS, 'customer']}.")
-        tb = np.asarray(self.taubar[draws], float)
-        out = np.repeat(tb[:, None], self.n_rows, axis=1).astype(np.float32)
-        for name in COMPONENTS:
-            part = getattr(self, name)[draws]
-            if name in names:
-                out += part
-            elif impute_mean:
-                out += part.mean(axis=1, dtype=np.float64).astype(np.float32)[:, None]
-        return out
+        """taubar plus the components in ``include`` for ``draws`` (default all: a (D, n)
+        array, for small problems and tests; the functionals work block by block)."""
+        return self.block(draws).tau_hat(include, impute_mean=impute_mean)
 
     def weights(self, draws: slice = slice(None)) -> np.ndarray:
         """The Bayesian-bootstrap row weights of the ``draws`` block (each row sums to 1)."""
-        return bayesian_bootstrap_weights(self.arrays.customer, self._draw_index()[draws],
+        return bayesian_bootstrap_weights(self.arrays.customer, self.draw_index[draws],
                                           self.random_state, dtype=np.float64)
 
     def scores(self) -> np.ndarray:
         return self.arrays.scores()
 
-    def to_frame(self) -> pd.DataFrame:
-        """Posterior mean of each component per holdout row."""
-        d = {k: getattr(self, k).mean(axis=0) for k in COMPONENTS}
-        d["tau_hat"] = self.tau_hat().mean(axis=0)
-        return pd.DataFrame({"outcome": self.outcome, "treatment": self.treatment,
-                             "propensity": self.propensity, **d})
+    def __getattr__(self, name):
+        # campaign, week, observed, unobserved, taubar of all draws (small problems, tests)
+        if name in ("taubar", *COMPONENTS):
+            return getattr(self.block(slice(None)), name)
+        raise AttributeError(name)
 
     def __repr__(self) -> str:
         return f"HoldoutComponents(draws={self.n_draws}, holdout_rows={self.n_rows})"
 
 
-def _fixed_sd(x: np.ndarray) -> np.ndarray:
-    """Per-draw finite-population sd over rows (ddof 0: the paper's lambda-weighted sd)."""
-    return x.std(axis=1, dtype=np.float64)
-
-
 def holdout_components(fit, cost="auto", scores: str = "aipw") -> HoldoutComponents:
-    """The components of tau_hat on the holdout rows, one row per functional draw.
+    """The components of tau_hat on the holdout rows of a fit, block by block.
 
     Parameters
     ----------
@@ -387,58 +557,36 @@ def holdout_components(fit, cost="auto", scores: str = "aipw") -> HoldoutCompone
     cost : "auto", str, float or None, default="auto"
         Stored in ``arrays.cost`` (see :func:`evaluate_policies`).
     scores : {"aipw", "ipw"}, default="aipw"
-        See :func:`holdout_arrays`.
+        See :func:`make_holdout_arrays`.
 
     Returns
     -------
     HoldoutComponents
     """
-    inp = fit.inputs
-    hold = np.asarray(inp.holdout, bool)
+    hold = np.asarray(fit.inputs.holdout, bool)
     if not hold.any():
         raise DataError(
             "The fit has no holdout rows (PooledModel(holdout=False), or no customer has "
             "holdout_min_rows rows); refit with holdout=True or a smaller holdout_min_rows.")
-    acc = fit._acc
-    fd = np.asarray(acc.functional_draws)
-    ci, di = fd[:, 0], fd[:, 1]
-
-    def at(draws_array):  # (chains, draws, ...) -> (D, ...)
-        return np.asarray(draws_array)[ci, di]
-
-    def gather(term: str, code_term: str) -> np.ndarray:
-        eff = at(fit.full_effects(term))  # (D, L)
-        codes = inp.codes[code_term][hold]
-        # float32: (draws x holdout rows) arrays are large at paper scale (400 x 584k)
-        out = eff[:, np.maximum(codes, 0)].astype(np.float32)
-        out[:, codes < 0] = 0.0
-        return out
-
-    prop = np.asarray(inp.arrays.prop_treated, float)[hold]
-    g_prop = at(fit.param("gammaI[prop_treated]"))
-    cell = gather("gammaI[cell]", "cell")
-    activity = gather("gammaI[activity]", "activity")
-    # the paper's footnote: the proportion treated's sd is sd(share) x |coefficient|
-    parts = {"activity": _fixed_sd(activity), "exposure": _fixed_sd(cell),
-             "proportion_treated": np.abs(g_prop) * float(np.std(prop))}
-    observed = cell + activity + (g_prop[:, None] * prop[None, :]).astype(np.float32)
-    del cell, activity
-    n_draws = np.asarray(fit.run.theta).shape[1]
-    return HoldoutComponents(
-        arrays=holdout_arrays(fit, cost, scores),
-        taubar=at(fit.param("taubar")).astype(float),
-        campaign=gather("tau_c", "campaign"),
-        week=gather("tau_t", "week"),
-        observed=observed,
-        unobserved=np.asarray(acc.holdout_uI, np.float32),
-        draw_index=(ci * n_draws + di).astype(np.int64),
-        observed_parts_sd=parts,
-        random_state=int(getattr(fit.model, "random_state", 0) or 0),
-    )
+    return HoldoutComponents(holdout_arrays(fit, cost, scores), posterior=fit.holdout_posterior())
 
 
 def _components(x) -> HoldoutComponents:
     return x if isinstance(x, HoldoutComponents) else holdout_components(x)
+
+
+def progress_blocks(blocks, h: HoldoutComponents, show: bool, what: str):
+    """The blocks, with a progress bar over draws when ``show``."""
+    if not show:
+        yield from blocks
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(total=h.n_draws, unit="draw", desc=what, dynamic_ncols=True,
+              mininterval=0.5) as bar:
+        for sl in blocks:
+            yield sl
+            bar.update(sl.stop - sl.start)
 
 
 # -- validation ----------------------------------------------------------------
@@ -504,7 +652,7 @@ class ValidationResult:
                 f"holdout_rows={self.n_rows})")
 
 
-def validate_holdout(fit_or_components) -> ValidationResult:
+def validate_holdout(fit_or_components, *, progress: bool = False) -> ValidationResult:
     """Posterior of AUTOC and of the BLP slope of tau_hat on the holdout.
 
     AUTOC ranks holdout rows by tau_hat with IPW scores (row propensity), per
@@ -534,14 +682,15 @@ def validate_holdout(fit_or_components) -> ValidationResult:
     a = h.arrays
     scores = a.scores()
     autoc, autoc0, slope, toc = [], [], [], []
-    for sl in h.blocks():
-        tau = h.tau_hat(draws=sl)
-        w = h.weights(sl)
-        autoc.append(rank_metric_many(scores, tau, kind="autoc", weights=w))
-        autoc0.append(rank_metric_many(scores, tau, kind="autoc"))
+    for sl in progress_blocks(h.blocks(), h, progress, "holdout validation"):
+        tau = h.block(sl).tau_hat()
+        # one sort per draw: AUTOC with and without the draw's bootstrap weights, and the TOC
+        r = rank_summary_many(scores, tau, weights=h.weights(sl), q=TOC_GRID)
+        autoc.append(r["autoc"])
+        autoc0.append(r["autoc_equal"])
+        toc.append(r["toc"])
         slope.append(blp_slope_many(a.outcome, a.treatment, a.propensity, tau,
                                     groups=a.intervention))
-        toc.append(toc_curve_many(scores, tau, TOC_GRID, weights=w))
     return ValidationResult(autoc=np.concatenate(autoc), blp_slope=np.concatenate(slope),
                             n_rows=h.n_rows, toc_q=TOC_GRID, toc=np.concatenate(toc),
                             autoc_model_only=np.concatenate(autoc0), scores=a.score_kind)
@@ -577,21 +726,30 @@ def propensity_bins(campaign_share: np.ndarray, campaign_id: np.ndarray, n_bins:
 _METRICS = ("value", "net_value")
 
 
-def _policy_block(a: HoldoutArrays, tau: np.ndarray, w: np.ndarray, rows: np.ndarray,
-                  cost: np.ndarray | None) -> dict:
-    """Per-draw values of the three policies on ``rows``, with and without the weights."""
-    args = (a.outcome[rows], a.treatment[rows], a.propensity[rows], tau[:, rows])
-    kw = {"cost": None if cost is None else cost[rows], "groups": a.intervention[rows],
-          "mu": None if a.baseline is None else a.baseline[rows]}
-    boot = compare_policies_many(*args, weights=w[:, rows], **kw)
+def _policy_blocks(a: HoldoutArrays, tau: np.ndarray, w: np.ndarray, subsets: dict,
+                   cost: np.ndarray | None) -> dict:
+    """Per subset, per-draw values of the three policies, with and without the weights."""
+    args = (a.outcome, a.treatment, a.propensity, tau)
+    kw = {"cost": cost, "groups": a.intervention, "mu": a.baseline,
+          "subsets": {key: _mask(rows, a.n_rows) for key, rows in subsets.items()}}
+    boot = compare_policies_many(*args, weights=w, **kw)
     model_only = compare_policies_many(*args, **kw)
     out = {}
-    for pol in ("company", "random", "model"):
-        out[pol] = {"share_targeted": boot.share_targeted[pol]}
-        for m in _METRICS:
-            out[pol][m] = getattr(boot, m)[pol]
-            out[pol][m + "_model_only"] = getattr(model_only, m)[pol]
+    for key in subsets:
+        t = {}
+        for pol in ("company", "random", "model"):
+            t[pol] = {"share_targeted": boot[key].share_targeted[pol]}
+            for m in _METRICS:
+                t[pol][m] = getattr(boot[key], m)[pol]
+                t[pol][m + "_model_only"] = getattr(model_only[key], m)[pol]
+        out[key] = t
     return out
+
+
+def _mask(rows: np.ndarray, n: int) -> np.ndarray:
+    m = np.zeros(n, bool)
+    m[rows] = True
+    return m
 
 
 def _finish_table(blocks: list[dict], rows: int) -> dict:
@@ -681,8 +839,8 @@ class PolicyEvaluation:
                 f"cost_aware={self.cost_aware})")
 
 
-def evaluate_policies(fit, cost="auto", components: HoldoutComponents | None = None
-                      ) -> PolicyEvaluation:
+def evaluate_policies(fit, cost="auto", components: HoldoutComponents | None = None, *,
+                      progress: bool = False) -> PolicyEvaluation:
     """Posterior policy evaluation on the holdout (docs/results.md).
 
     Policies: *company* (as randomized: assignment = the row's propensity, so its
@@ -719,7 +877,8 @@ def evaluate_policies(fit, cost="auto", components: HoldoutComponents | None = N
     problem = holdout_problem(a.treatment)
     if problem:
         raise DataError(problem)
-    c = a.cost if cost == "auto" else _resolve_cost(fit, a.campaign_id, cost)
+    c = a.cost if cost == "auto" else _resolve_cost(
+        getattr(getattr(fit, "data", None), "campaigns", None), a.campaign_id, cost)
     subsets = {("overall",): np.arange(a.n_rows)}
     for attr, vals in a.attributes.items():
         for lv in pd.unique(vals[pd.notna(vals)]):
@@ -728,11 +887,10 @@ def evaluate_policies(fit, cost="auto", components: HoldoutComponents | None = N
     for k, lab in enumerate(labels):
         subsets[("prop", lab)] = np.flatnonzero(bins == k)
     parts: dict = {key: [] for key in subsets}
-    for sl in h.blocks():
-        tau = h.tau_hat(draws=sl)
-        w = h.weights(sl)
-        for key, rows in subsets.items():
-            parts[key].append(_policy_block(a, tau, w, rows, c))
+    for sl in progress_blocks(h.blocks(), h, progress, "policy values"):
+        tables = _policy_blocks(a, h.block(sl).tau_hat(), h.weights(sl), subsets, c)
+        for key in subsets:
+            parts[key].append(tables[key])
     tables = {key: _finish_table(parts[key], int(rows.size)) for key, rows in subsets.items()}
     by_attr: dict = {}
     by_bin: dict = {}
@@ -861,7 +1019,8 @@ class HoldoutEvaluation:
         return f"HoldoutEvaluation({self.validation!r}, {self.policy!r})"
 
 
-def evaluate(fit, cost="auto", scores: str = "aipw") -> HoldoutEvaluation:
+def evaluate(fit, cost="auto", scores: str = "aipw", *, progress: bool = False
+             ) -> HoldoutEvaluation:
     """:func:`validate_holdout` and :func:`evaluate_policies` on one set of components.
 
     A holdout without both arms (or without rows) gives a ``HoldoutEvaluation``
@@ -874,4 +1033,5 @@ def evaluate(fit, cost="auto", scores: str = "aipw") -> HoldoutEvaluation:
     if problem:
         return HoldoutEvaluation(None, None, problem)
     h = holdout_components(fit, cost, scores)
-    return HoldoutEvaluation(validate_holdout(h), evaluate_policies(fit, cost, components=h))
+    return HoldoutEvaluation(validate_holdout(h, progress=progress),
+                             evaluate_policies(fit, cost, components=h, progress=progress))

@@ -7,19 +7,54 @@ effect, comparable with the pooled model's campaign-average effect; the ratio
 of interval widths is the precision gained by pooling (docs/results.md).
 
 Standard errors are clustered by customer (statsmodels' cluster-robust
-covariance): a customer meets the same campaign in several weeks, and those
+covariance, computed here without the dummy design): a customer meets the same campaign in several weeks, and those
 rows share the customer's level and responsiveness, so rows are not
 independent. A campaign with fewer than 2 customers gets no estimate.
 """
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 
 __all__ = ["isolated_campaign_effects"]
+
+
+def _demean(v: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """Columns of ``v`` (n, k) minus their group means."""
+    counts = np.bincount(codes, minlength=n_groups).astype(float)
+    means = np.column_stack([np.bincount(codes, weights=v[:, j], minlength=n_groups)
+                             for j in range(v.shape[1])]) / np.maximum(counts, 1)[:, None]
+    return v - means[codes]
+
+
+def ols_week_fe_cluster(y: np.ndarray, w: np.ndarray, X: np.ndarray, week: np.ndarray,
+                        cluster: np.ndarray) -> tuple[float, float]:
+    """Coefficient of ``w`` and its customer-clustered SE in OLS of y on 1, w, X and week
+    fixed effects: statsmodels' ``OLS(...).fit(cov_type="cluster")`` on the explicit design
+    with week dummies (tested equal), computed by partialling the week effects out.
+
+    By Frisch-Waugh-Lovell the coefficient and residuals equal the full regression's,
+    and so does the sandwich block of (w, X); the small-sample factor counts every
+    column of the full design, (N - 1) / (N - K) x G / (G - 1), as statsmodels does.
+    Written out because statsmodels' pseudo-inverse of the dummy design took 0.16 s
+    per campaign (24 of the 38 seconds after sampling at 20,000 customers).
+    """
+    wk = pd.factorize(week)[0]
+    n_weeks = int(wk.max()) + 1
+    Z = _demean(np.column_stack([w, X]), wk, n_weeks)
+    yt = _demean(y[:, None], wk, n_weeks)[:, 0]
+    gram_inv = np.linalg.pinv(Z.T @ Z)
+    beta = gram_inv @ (Z.T @ yt)
+    e = yt - Z @ beta
+    g = pd.factorize(cluster)[0]
+    n_clusters = int(g.max()) + 1
+    scores = np.column_stack([np.bincount(g, weights=Z[:, j] * e, minlength=n_clusters)
+                              for j in range(Z.shape[1])])
+    n, k_full = y.size, 1 + Z.shape[1] + (n_weeks - 1)
+    corr = (n - 1) / (n - k_full) * n_clusters / (n_clusters - 1)
+    cov = gram_inv @ (scores.T @ scores) @ gram_inv * corr
+    return float(beta[0]), float(np.sqrt(max(cov[0, 0], 0.0)))
 
 
 def isolated_campaign_effects(frame: pd.DataFrame, X: np.ndarray, calibration: np.ndarray,
@@ -35,27 +70,28 @@ def isolated_campaign_effects(frame: pd.DataFrame, X: np.ndarray, calibration: n
     campaign_codes : per-row campaign code over the calibration levels
     campaign_levels : labels of the codes
     """
-    import statsmodels.api as sm
-
     y_all = frame["outcome"].to_numpy(float)
     cust_all = pd.factorize(frame["customer_id"])[0]
     w_all = frame["treated"].to_numpy(float)
     week_all = frame["week"].to_numpy()
+    X = np.asarray(X, float).reshape(len(frame), -1)
+    codes = np.where(np.asarray(calibration, bool), np.asarray(campaign_codes), -1)
+    order = np.argsort(codes, kind="stable")  # the rows of each campaign, in one pass
+    bounds = np.searchsorted(codes[order], np.arange(-1, len(campaign_levels) + 1))
     rows = []
     for k, label in enumerate(campaign_levels):
-        m = calibration & (campaign_codes == k)
-        n = int(m.sum())
+        m = order[bounds[k + 1]:bounds[k + 2]]
+        n = int(m.size)
         y, w = y_all[m], w_all[m]
         clusters = cust_all[m]
         if n < 4 or w.min() == w.max() or np.unique(clusters).size < 2:
             rows.append((str(label), n, np.nan, np.nan, np.nan, np.nan))
             continue
-        weeks = pd.get_dummies(pd.Categorical(week_all[m]), drop_first=True).to_numpy(float)
-        design = np.column_stack([np.ones(n), w, X[m], weeks])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = sm.OLS(y, design).fit(cov_type="cluster", cov_kwds={"groups": clusters})
-        est, se = float(res.params[1]), float(res.bse[1])
+        n_weeks = np.unique(week_all[m]).size
+        if n <= 2 + X.shape[1] + n_weeks:  # no residual degrees of freedom
+            rows.append((str(label), n, np.nan, np.nan, np.nan, np.nan))
+            continue
+        est, se = ols_week_fe_cluster(y, w, X[m], week_all[m], clusters)
         rows.append((str(label), n, est, se, est - 1.959964 * se, est + 1.959964 * se))
     return pd.DataFrame(rows, columns=["campaign", "n", "estimate", "se", "lo", "hi"])
 

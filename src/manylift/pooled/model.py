@@ -9,12 +9,16 @@ per-customer summaries of the unobserved responsiveness uI_i.
 from __future__ import annotations
 
 import os
+import tempfile
+import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
 from manylift._core.checks import check_in
-from manylift._core.errors import DataError
+from manylift._core.errors import DataError, SamplerError
 from manylift.data.experiment import ExperimentData
 from manylift.features.exposure import ExposureFeatures
 from manylift.pooled.build import build_inputs
@@ -28,11 +32,19 @@ __all__ = ["PooledModel"]
 class StreamingCustomers:
     """Per-customer Welford mean / variance of uI_i over retained draws (all chains),
     group averages of uI per draw, and the holdout customers' uI for a capped
-    number of draws (used by the holdout functionals)."""
+    number of *functional* draws, spooled to a file (read back block by block by
+    the holdout functionals, so no (draws x holdout customers) array is held in
+    memory).
+
+    The spool is ``spool_path`` when given (next to the checkpoint, so that a
+    resumed run continues it), else a file in a temporary folder removed with
+    this object. Row k of the spool is functional draw k (chain-major order,
+    ``functional_draws[k]``); rows are written in place as draws arrive.
+    """
 
     def __init__(self, n_customers: int, groups: dict, holdout_customers: np.ndarray,
                  n_chains: int, n_draws: int, max_functional_draws: int = 400,
-                 ui_index: int = 0):
+                 ui_index: int = 0, spool_path: str | os.PathLike | None = None):
         self.n = n_customers
         self.ui_index = ui_index  # coordinate of uI_i in u_i (1 with the random intercept)
         self.count = np.zeros(1)
@@ -43,12 +55,69 @@ class StreamingCustomers:
         self.holdout_customers = holdout_customers
         every = max(1, int(np.ceil(n_chains * n_draws / max_functional_draws)))
         self.functional_mask = (np.arange(n_chains * n_draws).reshape(n_chains, n_draws) % every) == 0
-        n_f = int(self.functional_mask.sum())
+        self.n_functional = int(self.functional_mask.sum())
         self.functional_index = np.cumsum(self.functional_mask.ravel()).reshape(
             n_chains, n_draws) - 1
-        self.holdout_uI = np.zeros((n_f, holdout_customers.size), np.float32)
         self.functional_draws = np.argwhere(self.functional_mask)  # (n_f, 2) chain, draw
+        self._n_hold = int(holdout_customers.size)
+        self._tmp = None
+        if spool_path is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="manylift-")
+            spool_path = Path(self._tmp.name) / "holdout_uI.f32"
+        self.spool_path = Path(spool_path)
+        self._fh = None
 
+    # -- the spool --------------------------------------------------------
+    @property
+    def _row_bytes(self) -> int:
+        return 4 * self._n_hold
+
+    def open_spool(self, keep: bool = False) -> None:
+        """Open the spool for writing: a fresh (sparse) file, or the existing one (resume)."""
+        if self._fh is not None:
+            return
+        size = self.n_functional * self._row_bytes
+        if keep and self.spool_path.exists():
+            self._fh = open(self.spool_path, "r+b")  # noqa: SIM115 - closed in close_spool
+        else:
+            self.spool_path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.spool_path, "w+b")  # noqa: SIM115 - closed in close_spool
+        self._fh.truncate(size)
+
+    def close_spool(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def remove_spool(self) -> None:
+        """Delete the spool (the run is saved); the holdout functionals need it until then."""
+        self.close_spool()
+        if self.spool_path.exists():
+            self.spool_path.unlink()
+
+    def read_holdout_uI(self, rows: slice) -> np.ndarray:
+        """uI of the holdout customers in functional draws ``rows`` (b, n_holdout) float32."""
+        start, stop, _ = rows.indices(self.n_functional)
+        b = max(stop - start, 0)
+        if self._fh is not None:
+            self._fh.flush()
+        if b == 0 or self._n_hold == 0:
+            return np.zeros((b, self._n_hold), np.float32)
+        out = np.fromfile(self.spool_path, dtype=np.float32, count=b * self._n_hold,
+                          offset=start * self._row_bytes)
+        return out.reshape(b, self._n_hold)
+
+    @property
+    def holdout_uI(self) -> np.ndarray:
+        """All functional draws' holdout uI, memory-mapped from the spool (read-only)."""
+        if self._fh is not None:
+            self._fh.flush()
+        if self.n_functional == 0 or self._n_hold == 0:
+            return np.zeros((self.n_functional, self._n_hold), np.float32)
+        return np.memmap(self.spool_path, dtype=np.float32, mode="r",
+                         shape=(self.n_functional, self._n_hold))
+
+    # -- the driver's protocol --------------------------------------------
     def __call__(self, chain: int, draw: int, state) -> None:
         uI = np.asarray(state.u)[:, self.ui_index]
         self.count += 1
@@ -57,25 +126,76 @@ class StreamingCustomers:
         self.m2 += delta * (uI - self.mean)
         for k, M in self.groups.items():
             self.group_draws[k][chain, draw] = M @ uI
-        if self.functional_mask[chain, draw]:
-            self.holdout_uI[self.functional_index[chain, draw]] = uI[self.holdout_customers]
+        if self.functional_mask[chain, draw] and self._n_hold:
+            self.open_spool(keep=True)
+            self._fh.seek(int(self.functional_index[chain, draw]) * self._row_bytes)
+            self._fh.write(uI[self.holdout_customers].astype(np.float32).tobytes())
 
     def state_dict(self) -> dict:
+        if self._fh is not None:
+            self._fh.flush()  # the checkpoint's draws are on disk with it
         out = {"count": self.count, "mean": self.mean, "m2": self.m2,
-               "holdout_uI": self.holdout_uI}
+               "spool_rows": np.array([self.n_functional, self._n_hold])}
         out.update({f"group_{k}": v for k, v in self.group_draws.items()})
         return out
 
     def load_state_dict(self, d: dict) -> None:
         self.count, self.mean, self.m2 = d["count"].copy(), d["mean"].copy(), d["m2"].copy()
-        self.holdout_uI = d["holdout_uI"].copy()
         for k in self.group_draws:
             self.group_draws[k] = d[f"group_{k}"].copy()
+        if self._n_hold and not self.spool_path.exists():
+            raise SamplerError(
+                f"The checkpoint's holdout draws file {str(self.spool_path)!r} is missing; "
+                f"delete the checkpoint (or run without --resume) to start afresh.")
+        self.open_spool(keep=True)
 
     @property
     def sd(self) -> np.ndarray:
         c = max(self.count[0] - 1, 1)
         return np.sqrt(self.m2 / c)
+
+
+def _peak_rss_gib() -> float:
+    """Peak resident memory of this process so far (GiB; Linux reports KiB, macOS bytes)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (2**30 if sys.platform == "darwin" else 2**20)
+
+
+def spool_path_for(checkpoint: str | os.PathLike) -> Path:
+    """Where a run with this checkpoint spools its holdout draws (``<name>.holdout_uI.f32``)."""
+    ck = Path(checkpoint)
+    return ck.with_name(ck.stem + ".holdout_uI.f32")
+
+
+def _compile(backend, n_chains: int, log) -> float:
+    """Compile (or load from numba's on-disk cache) the sweep before sampling; seconds.
+
+    One sweep of every chain from throw-away seeds, after which the backend is
+    put back as new (the driver re-initialises chains and random states), so the
+    draws are those of a run without this step. Numba caches the compiled sweep
+    on disk: only the first run after install compiles (about 30 s); JAX compiles
+    in every new process. A message is printed if it takes more than a second.
+    """
+    if backend.name == "numpy":
+        return 0.0
+    msg = ("compiling the sampler (first run only)…" if backend.name == "numba"
+           else "compiling the sampler…")
+    timer = threading.Timer(1.0, lambda: log(msg))
+    timer.daemon = True
+    t0 = time.perf_counter()
+    timer.start()
+    try:
+        backend.init(np.random.SeedSequence(2**31 - 1).spawn(n_chains))
+        backend.run(1)
+    finally:
+        timer.cancel()
+    backend.sweep = 0
+    if isinstance(getattr(backend, "accepted", None), dict):
+        backend.accepted = dict.fromkeys(backend.accepted, 0)
+    return time.perf_counter() - t0
 
 
 def _row_average_matrix(groups: np.ndarray, customers: np.ndarray, n_groups: int, n: int):
@@ -165,24 +285,30 @@ class PooledModel:
                                int(self.random_state), self.checkpoint_every)
 
     def fit(self, data: ExperimentData, *, checkpoint: str | os.PathLike | None = None,
-            resume: bool = False, stop_after: int | None = None):
+            resume: bool = False, stop_after: int | None = None, log=print):
         """Fit the model; returns a :class:`~manylift.pooled.fit.PooledFit`.
 
         Parameters
         ----------
         data : ExperimentData
         checkpoint : path, default=None
-            Checkpoint file (``.npz``) written every ``checkpoint_every`` sweeps.
+            Checkpoint file (``.npz``) written every ``checkpoint_every`` sweeps; the
+            holdout draws are spooled next to it (``<name>.holdout_uI.f32``).
         resume : bool, default=False
             Continue from ``checkpoint`` if it exists (same draws as an uninterrupted run).
         stop_after : int, default=None
             Stop after this many sweeps (testing resume); returns None.
+        log : callable, default=print
+            Where one-line stage messages go (the compile message).
 
         A fit over several processes, each with its share of whole customers, is
         :func:`manylift.pooled.distributed.fit_processes` (``model, data, comm``).
-        """
-        from manylift.pooled.fit import PooledFit
 
+        The fit's ``timings`` hold the seconds of ``features`` (features, holdout
+        split, design), ``compile`` (the sampler's compilation, 0 for numpy) and
+        ``sampling`` (the sweeps alone: ``sampler.sweeps_per_second`` excludes
+        compilation).
+        """
         if not isinstance(data, ExperimentData):
             raise DataError(
                 f"PooledModel.fit needs an ExperimentData (build it with "
@@ -194,19 +320,11 @@ class PooledModel:
         settings = self.settings()
         settings.validate()
         spec = self.spec or ModelSpec()
+        t0 = time.perf_counter()
         inputs = build_inputs(data, holdout_min_rows=self.holdout_min_rows, holdout=self.holdout,
                               features=self.features, random_intercept=self.random_intercept,
                               random_state=self.random_state)
         design = inputs.design
-        if self.devices is not None:
-            from manylift._core.checks import check_positive_int
-            from manylift.sampler.sharding import ShardedJaxBackend, make_mesh
-
-            check_positive_int("devices", self.devices, "PooledModel")
-            backend = ShardedJaxBackend(design, spec, settings.n_chains,
-                                        mesh=make_mesh(self.devices), dtype=self.dtype)
-        else:
-            backend = get_backend(self.backend, design, spec, settings.n_chains)
         cal = ~inputs.holdout
         cust_cal = inputs.customer_index[cal]
         n = design.n_customers
@@ -217,16 +335,51 @@ class PooledModel:
             "week": _row_average_matrix(inputs.codes["week"][cal], cust_cal,
                                         len(inputs.levels["week"]), n),
         }
+        t_features = time.perf_counter() - t0
+        peak_features = _peak_rss_gib()
+        if self.devices is not None:
+            from manylift._core.checks import check_positive_int
+            from manylift.sampler.sharding import ShardedJaxBackend, make_mesh
+
+            check_positive_int("devices", self.devices, "PooledModel")
+            backend = ShardedJaxBackend(design, spec, settings.n_chains,
+                                        mesh=make_mesh(self.devices), dtype=self.dtype)
+        else:
+            backend = get_backend(self.backend, design, spec, settings.n_chains)
+        t_compile = _compile(backend, settings.n_chains, log)
+        peak_compile = _peak_rss_gib()
         hold_cust = inputs.customer_index[inputs.holdout]
         acc = StreamingCustomers(n, groups, hold_cust, settings.n_chains, settings.n_draws,
-                                 self.max_functional_draws, design.ui_index)
-        run = run_sampler(backend, settings, on_draw=acc, accumulator=acc, checkpoint=checkpoint,
-                          resume=resume, progress=self.progress, stop_after=stop_after)
+                                 self.max_functional_draws, design.ui_index,
+                                 spool_path=None if checkpoint is None
+                                 else spool_path_for(checkpoint))
+        resuming = bool(resume and checkpoint is not None and os.path.exists(checkpoint))
+        acc.open_spool(keep=resuming)
+        try:
+            run = run_sampler(backend, settings, on_draw=acc, accumulator=acc,
+                              checkpoint=checkpoint, resume=resume, progress=self.progress,
+                              stop_after=stop_after)
+        except BaseException:
+            acc.close_spool()
+            raise
         if stop_after is not None and stop_after < settings.total_sweeps:
+            acc.close_spool()
             return None
+        acc.close_spool()
         # the spec the backend ran (the JAX backends drop the interweaving move they lack)
-        return PooledFit(model=self, data=data, inputs=inputs, run=run, customers=acc,
-                         spec=getattr(backend, "spec", spec))
+        fit = self.fit_class(model=self, data=data, inputs=inputs, run=run, customers=acc,
+                             spec=getattr(backend, "spec", spec))
+        fit.timings = {"features": t_features, "compile": t_compile, "sampling": run.seconds}
+        fit.peak_rss_after = {"features": peak_features, "compile": peak_compile,
+                              "sampling": _peak_rss_gib()}
+        return fit
+
+    @property
+    def fit_class(self):
+        """The class of the fits this model returns (a subclass may return a richer one)."""
+        from manylift.pooled.fit import PooledFit
+
+        return PooledFit
 
     def __repr__(self) -> str:
         return (f"PooledModel(n_chains={self.n_chains}, n_warmup={self.n_warmup}, "

@@ -126,7 +126,9 @@ class SegmentForestDisplay:
         ax.set_title(_tex(f"Largest {what}: {best['segment']} "
                           f"({fmt_num(best[f'{k}_mean'])}); thick bars 80%, thin 95% intervals"),
                      fontsize=10)
-        ax.legend(fontsize=7, frameon=False, loc="lower right")
+        # below the axes, so it never covers an interval or a label
+        ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+                  ncol=3)
         return fig
 
 
@@ -147,7 +149,12 @@ class DecisionProbabilityDisplay:
         y = np.arange(len(df))
         ax.barh(y, df["decision_probability"], color=[_COLORS[a] for a in df["action"]])
         for i, p in enumerate(df["decision_probability"]):
-            ax.text(min(p + 0.01, 0.93), i, f"{p:.3f}", va="center", fontsize=8)
+            # inside the bar's left end: clear of the threshold lines at its right
+            if p >= 0.12:
+                ax.text(0.01, i, f"{p:.3f}", va="center", ha="left", fontsize=8, color="white",
+                        fontweight="bold")
+            else:
+                ax.text(p + 0.01, i, f"{p:.3f}", va="center", ha="left", fontsize=8)
         ax.axvline(t.thresholds.target, color="#2e7d32", linestyle="--", lw=1,
                    label=f"target at {t.thresholds.target}")
         ax.axvline(t.thresholds.test_more, color="#f9a825", linestyle="--", lw=1,
@@ -160,8 +167,38 @@ class DecisionProbabilityDisplay:
         c = t.counts()
         ax.set_title(f"{c['target']} segment(s) to target, {c['test_more']} to test more, "
                      f"{c['deprioritize']} to deprioritize", fontsize=10)
-        ax.legend(fontsize=8, frameon=False, loc="lower right")
+        ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+                  ncol=2)
         return fig
+
+
+def _interval(lo, hi) -> str:
+    return f"{fmt_num(lo)} to {fmt_num(hi)}"
+
+
+def _decision_frame(t: DecisionTable):
+    """The decision table as people read it: compact, the action in the second column."""
+    import pandas as pd
+
+    f = t.frame
+    prob = ("P(uplift > 0)" if t.basis == "p_positive"
+            else f"P(uplift > {fmt_num(t.breakeven)})")
+    out = pd.DataFrame({
+        "segment": f["segment"],
+        "action": f["action_label"],
+        prob: f["decision_probability"],
+        "uplift": f["uplift_mean"],
+        "80% interval": [_interval(a, b) for a, b in zip(f["uplift_q10"], f["uplift_q90"])],
+        "95% interval": [_interval(a, b) for a, b in zip(f["uplift_lo"], f["uplift_hi"])],
+        "raw lift": f["raw_lift"],
+        "customers (treated / control)": [f"{n:,} ({a:,} / {b:,})" for n, a, b in
+                                          zip(f["n"], f["n_treated"], f["n_control"])],
+    })
+    if t.basis == "p_breakeven":
+        out["profit per treated (95%)"] = [
+            f"{fmt_num(m)} ({_interval(a, b)})"
+            for m, a, b in zip(f["profit_mean"], f["profit_lo"], f["profit_hi"])]
+    return out
 
 
 def bayes_report(decision: BayesDecision, path=None, title: str | None = None) -> Page:
@@ -213,14 +250,13 @@ def bayes_report(decision: BayesDecision, path=None, title: str | None = None) -
                  "One row per segment: counts and the raw difference in means next to the "
                  "hierarchical model's posterior (partial pooling shrinks small noisy segments "
                  "toward the average). Uplift is treated minus control in " + unit + ".")
-    cols = ["segment", "n", "n_treated", "n_control", "raw_lift", "uplift_mean", "uplift_q10",
-            "uplift_q90", "uplift_lo", "uplift_hi", "p_positive"]
-    if t.basis == "p_breakeven":
-        cols += ["p_breakeven", "profit_mean", "profit_lo", "profit_hi"]
-    frame = t.frame[cols + ["action_label"]].rename(columns={"action_label": "action"})
-    page.table(frame, caption="uplift_q10/q90: 80% interval; uplift_lo/hi: 95% interval"
-               + ("; profit per customer treated = margin x uplift - cost." if t.cost is not None
-                  else "."))
+    page.table(_decision_frame(t), scroll=True,
+               caption="The decision first: the action and the probability it rests on. Uplift "
+               "in " + unit + " (treated minus control): posterior mean with 80% and 95% "
+               "intervals; raw lift: the difference in means in the segment"
+               + ("; profit per customer treated = margin x uplift - cost, mean and 95% interval."
+                  if t.cost is not None else ".")
+               + " Every column, unrounded, is in results.json and segments.csv.")
     page.figure(SegmentForestDisplay.from_result(decision).plot(),
                 "Posterior uplift per segment with 80% (thick) and 95% (thin) intervals, "
                 "coloured by action; red crosses are the raw lifts.")
@@ -279,8 +315,19 @@ def bayes_report(decision: BayesDecision, path=None, title: str | None = None) -
     page.paragraph("Weakly informative priors (scales on the log-odds scale for a binary "
                    "outcome, outcome standard deviations for the Gaussian family): "
                    + ", ".join(f"{k} = {fmt_num(v)}" for k, v in pri.items()) + ".")
-    page.paragraph("Covariates (pre-treatment controls): "
-                   + (", ".join(s.get("covariates") or []) or "none") + ".")
+    source = {"named": "named by the user", "auto": "every other numeric column (auto)",
+              "dataset": "the dataset's declared pre-treatment columns",
+              "none": "none named"}.get(s.get("covariates_source"), "named")
+    page.paragraph("Covariates (pre-treatment controls, " + source + "): "
+                   + (", ".join(s.get("covariates") or []) or "none") + ". Each passed the "
+                   "randomization balance check (no arm differs from the control by |SMD| > 0.1 "
+                   "with p < 0.001), as did the segment column.")
+    cells = s.get("cells") or {}
+    if cells:
+        page.paragraph(f"The models ran on cells of identical rows (same segment, arm and "
+                       f"covariates; exact): {cells.get('hierarchical'):,} cells for "
+                       f"{s.get('rows'):,} rows (hierarchical), {cells.get('pooled'):,} "
+                       f"(pooled).")
     page.footer("Built by manylift bayes. Uplift = mean over a segment's customers of the "
                 "predicted outcome if treated minus if not, per posterior draw.")
     if path is not None:

@@ -74,6 +74,8 @@ th,td{border:1px solid #ddd;padding:.25em .6em;text-align:right} th{background:#
 td:first-child,th:first-child{text-align:left} figure{margin:1em 0} figcaption{color:#555;font-size:.9em}
 .caption{color:#555;font-size:.9em} .note{color:#666;font-size:.85em} nav a{margin-right:.8em}
 svg{max-width:100%;height:auto}
+pre.rules{background:#f7f7f7;border:1px solid #e5e5e5;padding:.6em 1em;font-size:.9em;overflow-x:auto}
+.scroll{max-width:100%;overflow-x:auto}
 .warnings{background:#fff4e5;border:1px solid #d9822b;border-left:6px solid #d9822b;padding:.6em 1.2em;
  margin:1em 0} .warnings h2{border:none;margin:.2em 0;color:#8a4b00;font-size:1.2em}
 .advice{background:#eef7ee;border-left:4px solid #3a8a3a;padding:.6em 1.2em;margin:1em 0}
@@ -143,6 +145,11 @@ class Page:
     def note(self, text: str) -> None:
         self._current().parts.append(f'<p class="note">{esc(text)}</p>')
 
+    def preformatted(self, text: str, caption: str | None = None) -> None:
+        """Text whose line breaks and indentation matter (rules, code), in a ``<pre>`` block."""
+        cap = f'<p class="caption">{esc(caption)}</p>' if caption else ""
+        self._current().parts.append(f'<pre class="rules">{esc(text)}</pre>{cap}')
+
     def figure(self, fig, caption: str) -> None:
         """Embed a matplotlib figure (its title should state the finding)."""
         svg = figure_to_svg(fig)
@@ -151,8 +158,12 @@ class Page:
         )
 
     def table(self, frame: pd.DataFrame, caption: str | None = None, digits: int = 3,
-              index: bool = False, max_rows: int = 60) -> None:
-        """Add a table; numbers formatted to ``digits`` significant digits, text escaped."""
+              index: bool = False, max_rows: int = 60, scroll: bool = False) -> None:
+        """Add a table; numbers formatted to ``digits`` significant digits, text escaped.
+
+        ``scroll=True`` puts it in a box that scrolls sideways when it is wider than the
+        page, instead of running past the page's right edge.
+        """
         df = frame.reset_index() if index else frame
         shown = df.head(max_rows)
         head = "".join(f"<th>{esc(c)}</th>" for c in shown.columns)
@@ -166,9 +177,10 @@ class Page:
         more = (f'<p class="note">Showing {max_rows} of {len(df)} rows.</p>'
                 if len(df) > max_rows else "")
         cap = f'<p class="caption">{esc(caption)}</p>' if caption else ""
-        self._current().parts.append(
-            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{cap}{more}"
-        )
+        table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        if scroll:
+            table = f'<div class="scroll">{table}</div>'
+        self._current().parts.append(f"{table}{cap}{more}")
 
     def footer(self, text: str) -> None:
         self._footer.append(text)

@@ -72,26 +72,34 @@ def plot_sensitivity_curves(result, unit: str = ""):
     for ax in axes.ravel()[len(names):]:
         ax.set_visible(False)
     axes.ravel()[0].legend(fontsize=8, loc="best")
-    el = result.sensitivity.elasticities
-    top = el.sort_values("elasticity", ascending=False).iloc[0]
-    fig.suptitle(f"The gain responds most to {top['parameter']} ({top['change']}: "
-                 f"{top['elasticity']:+.2g}% per 1%)")
+    top = result.sensitivity.largest_lever
+    fig.suptitle(f"The gain responds most to {top['parameter']} (a {top['change']} "
+                 f"{top['parameter']} moves it by {top['gain_change']:+.2g}"
+                 f"{(' ' + unit) if unit else ''} per customer)")
     fig.tight_layout()
     return fig
 
 
-def plot_elasticities(result):
-    """% change of the predicted gain per 1% helpful change of each parameter (Table 6)."""
+def plot_elasticities(result, unit: str = ""):
+    """Change of the predicted gain after a 1% helpful change of each parameter (Table 6),
+    in outcome units per customer, with the elasticity (% of |gain| per 1%) as labels."""
     plt = _plt()
-    el = result.sensitivity.elasticities.sort_values("elasticity")
-    fig, ax = plt.subplots(figsize=(7, 3))
+    el = result.sensitivity.elasticities.copy()
+    el = el.assign(size=el["gain_change"].abs()).sort_values("size")
+    fig, ax = plt.subplots(figsize=(7.5, 3))
     labels = [f"{r.change} {r.parameter}" for r in el.itertuples()]
-    colors = ["#2f6db5" if v >= 0 else "#c0392b" for v in el["elasticity"]]
-    ax.barh(labels, el["elasticity"], color=colors)
+    colors = ["#2f6db5" if v >= 0 else "#c0392b" for v in el["gain_change"]]
+    ax.barh(labels, el["gain_change"], color=colors)
+    for i, r in enumerate(el.itertuples()):
+        ax.annotate(f"{r.elasticity:+.2g}% of |gain|", (r.gain_change, i), fontsize=7,
+                    xytext=(3 if r.gain_change >= 0 else -3, 0), textcoords="offset points",
+                    ha="left" if r.gain_change >= 0 else "right", va="center")
     ax.axvline(0, color="#666", lw=0.8)
-    ax.set_xlabel("% change in predicted gain per 1% change")
-    top = el.iloc[-1]
-    ax.set_title(f"A {top['change']} {top['parameter']} would raise the gain most")
+    ax.margins(x=0.35)
+    ax.set_xlabel(f"change of the predicted gain{(' (' + unit + ')') if unit else ''}, "
+                  f"outcome units per customer")
+    top = result.sensitivity.largest_lever
+    ax.set_title(f"A {top['change']} {top['parameter']} moves the predicted gain most")
     fig.tight_layout()
     return fig
 
@@ -146,15 +154,20 @@ def plot_covariate_profiles(result, method: str | None = None):
     comp = result.comparison
     method = method or _best_method(result).method
     prof = comp.profiles[method]
-    fig, ax = plt.subplots(figsize=(max(5, 0.6 * prof.shape[1] + 2), 0.6 * prof.shape[0] + 1.8))
+    # constrained layout places the colour bar under the (rotated) covariate names
+    fig, ax = plt.subplots(figsize=(max(6.5, 0.65 * prof.shape[1] + 2.5),
+                                    0.55 * prof.shape[0] + 3.2), layout="constrained")
     vals = prof.to_numpy(dtype=float)
     lim = float(np.nanmax(np.abs(vals))) if np.isfinite(vals).any() else 1.0
     im = ax.imshow(vals, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
-    ax.set_xticks(range(prof.shape[1]), [str(c) for c in prof.columns], rotation=45, ha="right")
+    ax.set_xticks(range(prof.shape[1]), [str(c) for c in prof.columns], rotation=40, ha="right")
     ax.set_yticks(range(prof.shape[0]), [str(a) for a in prof.index])
-    fig.colorbar(im, ax=ax, label="mean (sd units from holdout mean)")
-    ax.set_title(f"Who {method} sends where: covariate profile of each assigned group")
-    fig.tight_layout()
+    # horizontal colour bar under the map: its label has the figure's full width
+    cbar = fig.colorbar(im, ax=ax, location="bottom", fraction=0.08, aspect=40)
+    cbar.set_label("group mean of the covariate, in holdout sd from the holdout mean",
+                   fontsize=9)
+    ax.set_title(f"Who {method} sends where: covariate profile of each assigned group",
+                 fontsize=10)
     return fig
 
 
@@ -168,21 +181,25 @@ def personalize_page(result, title: str | None = None, unit: str = "") -> Page:
     comp = result.comparison
     page = Page(title or f"Will personalization beat the best uniform arm? ({result.outcome_name})",
                 subtitle=(f"{result.n:,} rows, {len(result.arms)} arms of {result.treatment_name!r}; "
-                          f"outcome {result.outcome_name!r}. Method: Shchetkina and Berman, "
+                          f"outcome {result.outcome_name!r}; gains in outcome units per customer, "
+                          f"relative to the best uniform arm. Method: Shchetkina and Berman, "
                           f"'When Is Heterogeneity Actionable for Personalization?'"))
     pg = result.predicted_gain
     bullets = [
         f"Best uniform arm: {result.best_uniform_arm} (mean {_unit_text(result.arm_means[result.best_uniform_arm], unit)}).",
-        f"Predicted gain from personalization (model, Algorithm 2): {fmt_interval(pg.estimate, pg.lo, pg.hi, unit)}.",
+        f"Predicted gain from personalization (model, Algorithm 2): "
+        f"{fmt_interval(pg.estimate, pg.lo, pg.hi, unit)}, in outcome units per customer, "
+        f"relative to giving everyone the best uniform arm.",
     ]
     best = _best_method(result)
     if best is not None:
         lo, hi = best.gain - 1.96 * best.gain_se, best.gain + 1.96 * best.gain_se
         bullets.append(f"Best method on the holdout: {best.method}, gain {fmt_interval(best.gain, lo, hi, unit)} "
                        f"over the best uniform arm (IPW).")
-    top = result.sensitivity.elasticities.sort_values("elasticity", ascending=False).iloc[0]
-    bullets.append(f"Largest lever: a {top['change']} {top['parameter']} changes the predicted gain by "
-                   f"{top['elasticity']:+.2g}% per 1%.")
+    top = result.sensitivity.largest_lever
+    bullets.append(f"Largest lever: a {top['change']} {top['parameter']} changes the predicted gain "
+                   f"by {_unit_text(top['gain_change'], unit)} per customer (the largest absolute "
+                   f"change among 1% changes of s, sigma, rho and sigma_eps).")
     page.summary(bullets)
 
     page.section("Parameters of the gain model",
@@ -222,8 +239,8 @@ def personalize_page(result, title: str | None = None, unit: str = "") -> Page:
                  "their estimates (common random numbers).")
     page.figure(plot_sensitivity_curves(result, unit), "Predicted gain (band: 2 Monte Carlo se) as "
                 "one parameter varies; dot: the estimates; dotted: the best method's IPW gain.")
-    page.figure(plot_elasticities(result), "Elasticities: % change of the predicted gain per 1% "
-                "change of one parameter in the helpful direction.")
+    page.figure(plot_elasticities(result, unit), "Change of the predicted gain after a 1% change "
+                "of one parameter in the helpful direction (labels: the same in % of |gain|).")
     page.table(result.sensitivity.elasticities, caption="Gain after a 1% change of each parameter.")
 
     if comp is not None and comp.methods:

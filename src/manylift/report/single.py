@@ -249,11 +249,17 @@ def analyze_report(analysis, design=None, *, title: str | None = None,
            if pos.known_propensity else "."),
         f"Best CATE learner by R-loss on held-out data: {a.best_learner}; "
         f"policies use {a.policy_learner}.",
-        f"Refutation: placebo ratio {a.refutation['placebo'].ratio:.2f} "
-        f"({'pass' if a.refutation['placebo'].passed else 'FAIL'}), subset correlation "
-        f"{a.refutation['subset_stability'].correlation:.2f} "
-        f"({'pass' if a.refutation['subset_stability'].passed else 'FAIL'}).",
     ]
+    ref = a.refutation
+    if "placebo" in ref and "subset_stability" in ref:
+        bullets.append(
+            f"Refutation: placebo ratio {ref['placebo'].ratio:.2f} "
+            f"({'pass' if ref['placebo'].passed else 'FAIL'}), subset correlation "
+            f"{ref['subset_stability'].correlation:.2f} "
+            f"({'pass' if ref['subset_stability'].passed else 'FAIL'}).")
+    if a.skipped:
+        bullets.append(f"{len(a.skipped)} validation step(s) could not be computed and were "
+                       f"skipped; the reasons are under 'Skipped steps'.")
     if a.policies:
         best = max(a.policies.values(), key=lambda p: p.profit)
         lo, hi = best.profit_interval
@@ -280,6 +286,16 @@ def analyze_report(analysis, design=None, *, title: str | None = None,
                 f"Cross-fitted propensity scores, {main} vs {ctrl}.")
     page.figure(LovePlotDisplay.from_result(pos).plot().figure_,
                 "Standardized mean differences before and after inverse-propensity weighting.")
+    bal = a.data.balance
+    if bal is not None and len(bal):
+        worst = (bal.assign(abs_smd=bal["smd"].abs()).sort_values("abs_smd", ascending=False)
+                 .drop_duplicates(["arm", "column"]).sort_values(["arm", "column"]))
+        worst = worst[["arm", "column", "covariate", "smd", "p_value", "imbalanced"]]
+        note = ("checked: a column with |SMD| > 0.1 and p < 0.001 is refused unless allowed"
+                if a.data.randomized else "not enforced: the data are not declared randomized")
+        page.table(worst.rename(columns={"covariate": "worst level"}),
+                   caption=f"Randomization balance of each covariate, each arm against the "
+                           f"control ({note}).")
 
     # 2. ATE
     page.section("Average treatment effect",
@@ -306,22 +322,31 @@ def analyze_report(analysis, design=None, *, title: str | None = None,
                                        "(AUTOC, Qini, AUUC from AIPW scores; BLP slope 1 = calibrated).")
     page.table(a.selection, caption="R-loss on the held-out split (lower is better; "
                                     "zero_effect is the no-heterogeneity baseline).")
-    page.figure(TOCDisplay.from_result(a.toc, a.policy_learner).plot().figure_,
-                f"TOC curve of {a.policy_learner} for {main} (held-out AIPW scores).")
-    page.figure(CalibrationDisplay.from_result(a.calibration).plot().figure_,
-                "Predicted vs observed effect by quintile of the prediction.")
+    if a.toc is not None:
+        page.figure(TOCDisplay.from_result(a.toc, a.policy_learner).plot().figure_,
+                    f"TOC curve of {a.policy_learner} for {main} (held-out AIPW scores).")
+    if a.calibration is not None:
+        page.figure(CalibrationDisplay.from_result(a.calibration).plot().figure_,
+                    "Predicted vs observed effect by quintile of the prediction.")
 
     # 4. validation / refutation
     page.section("Refutation")
-    ref = pd.DataFrame([
-        {"test": "placebo treatment", "metric": a.refutation["placebo"].ratio,
-         "threshold": "< 0.5", "status": "pass" if a.refutation["placebo"].passed else "FAIL"},
-        {"test": "subset stability", "metric": a.refutation["subset_stability"].correlation,
-         "threshold": "> 0.7",
-         "status": "pass" if a.refutation["subset_stability"].passed else "FAIL"},
-    ])
-    page.table(ref, caption="Placebo: RMS of effects under a shuffled treatment / RMS of the real "
-                            "effects. Stability: correlation of effects fitted on random halves.")
+    rows = []
+    if "placebo" in ref:
+        rows.append({"test": "placebo treatment", "metric": ref["placebo"].ratio,
+                     "threshold": "< 0.5", "status": "pass" if ref["placebo"].passed else "FAIL"})
+    if "subset_stability" in ref:
+        rows.append({"test": "subset stability", "metric": ref["subset_stability"].correlation,
+                     "threshold": "> 0.7",
+                     "status": "pass" if ref["subset_stability"].passed else "FAIL"})
+    if rows:
+        page.table(pd.DataFrame(rows), caption="Placebo: RMS of effects under a shuffled "
+                   "treatment / RMS of the real effects. Stability: correlation of effects "
+                   "fitted on random halves.")
+    if a.skipped:
+        page.section("Skipped steps", "Validation steps that could not be computed on these "
+                     "data, and why; the rest of the analysis stands.")
+        page.table(pd.DataFrame(a.skipped))
 
     # 5. policies
     if a.policies:
@@ -336,8 +361,8 @@ def analyze_report(analysis, design=None, *, title: str | None = None,
                     "Profit and ROI when targeting the top share by estimated net profit.")
         page.table(a.sensitivity.to_frame(), caption="Breakeven rule under other costs and margins.")
         for rule, text in a.tree_rules.items():
-            page.paragraph(f"{rule} rules:")
-            page.note(text)
+            page.preformatted(text, caption=f"{rule} (depth {a.settings.get('tree_depth')}): "
+                              f"the rows each branch sends to an arm, as indented rules.")
     if a.segments is not None:
         page.section("Segments", f"Segments: {a.segment_column}.")
         page.table(a.segments.to_frame(),

@@ -1,10 +1,11 @@
-"""Single-experiment toolkit: positivity, ATE estimators, CATE learners, validation.
+"""Single-experiment toolkit: one data preparer, positivity, ATE estimators, CATE learners,
+validation, Bayesian decisioning.
 
 For one experiment (or observational targeting data) with covariates, a
-treatment (binary or several arms) and an outcome.  See ``docs/single.md``.
+treatment (binary or several arms) and an outcome.  See ``docs/single.md`` and
+``docs/bayes.md``.
 """
 
-from manylift.single._data import SingleData, prepare_single, resolve_control
 from manylift.single.ate import (
     ATE_ESTIMATORS,
     ATEResult,
@@ -24,6 +25,7 @@ from manylift.single.bayes import (
     PredictiveCheck,
     SegmentEffects,
 )
+from manylift.single.data import CovariateEncoder, SingleData, resolve_control
 from manylift.single.learners import (
     LEARNERS,
     CateLearner,
@@ -59,6 +61,7 @@ __all__ = [
     "ATEResult",
     "ATE_ESTIMATORS",
     "CalibrationResult",
+    "CovariateEncoder",
     "CateLearner",
     "CateValidation",
     "EValueResult",
@@ -78,7 +81,6 @@ __all__ = [
     "manski_bounds",
     "placebo_refutation",
     "positivity_diagnostics",
-    "prepare_single",
     "r_loss",
     "resolve_control",
     "select_learner",

@@ -1,4 +1,11 @@
-"""Default nuisance models (small, single-threaded LightGBM or linear) and cross-fitting glue."""
+"""The one factory of nuisance models (LightGBM settings live here) and cross-fitting glue.
+
+Every outcome, propensity and final-stage model of the single-experiment
+commands (CATE learners, ATE estimators, positivity, personalization methods,
+policy trees) comes from :func:`make_regressor` / :func:`make_classifier`, so
+their settings are in one place: small, regularised, single-threaded and
+deterministic LightGBM models, or linear ones.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +16,38 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from manylift._core.errors import ModelError
 from manylift._core.rng import seed_int
 
-__all__ = ["make_regressor", "make_classifier", "cross_fit_outcome", "cross_fit_proba"]
+__all__ = ["LIGHTGBM_DEFAULTS", "cross_fit_outcome", "cross_fit_proba", "make_classifier",
+           "make_regressor"]
+
+#: Settings of every LightGBM nuisance model (overridable per call).
+LIGHTGBM_DEFAULTS = dict(
+    n_estimators=200, learning_rate=0.05, num_leaves=15, min_child_samples=20,
+    subsample=0.8, subsample_freq=1, colsample_bytree=1.0,
+    n_jobs=1, verbose=-1, deterministic=True, force_row_wise=True,
+)
 
 
-def make_regressor(model="lightgbm", random_state=0, n_estimators: int = 200):
-    """A regressor: ``"lightgbm"``, ``"linear"`` or any scikit-learn regressor (cloned)."""
+def _lightgbm_params(random_state, **overrides) -> dict:
+    unknown = set(overrides) - set(LIGHTGBM_DEFAULTS)
+    if unknown:
+        raise ModelError(f"Unknown LightGBM setting(s) {sorted(unknown)}; the settings are "
+                         f"{sorted(LIGHTGBM_DEFAULTS)}.")
+    params = {**LIGHTGBM_DEFAULTS, **{k: v for k, v in overrides.items() if v is not None}}
+    params["random_state"] = seed_int(random_state)
+    return params
+
+
+def make_regressor(model="lightgbm", random_state=0, **lightgbm):
+    """A regressor: ``"lightgbm"``, ``"linear"`` or any scikit-learn regressor (cloned).
+
+    ``**lightgbm`` overrides :data:`LIGHTGBM_DEFAULTS` (``n_estimators``,
+    ``learning_rate``, ``num_leaves``, ``min_child_samples``, ...).
+    """
     if isinstance(model, str):
-        if model == "lightgbm":
+        if model in ("lightgbm", "gbm"):
             from lightgbm import LGBMRegressor
 
-            return LGBMRegressor(
-                n_estimators=n_estimators, learning_rate=0.05, num_leaves=15,
-                min_child_samples=20, subsample=0.8, subsample_freq=1,
-                random_state=seed_int(random_state), n_jobs=1, verbose=-1,
-            )
+            return LGBMRegressor(**_lightgbm_params(random_state, **lightgbm))
         if model == "linear":
             from sklearn.linear_model import LinearRegression
 
@@ -36,17 +61,14 @@ def make_regressor(model="lightgbm", random_state=0, n_estimators: int = 200):
     return clone(model)
 
 
-def make_classifier(model="lightgbm", random_state=0, n_estimators: int = 200):
-    """A classifier: ``"lightgbm"``, ``"logistic"`` or any scikit-learn classifier (cloned)."""
+def make_classifier(model="lightgbm", random_state=0, **lightgbm):
+    """A classifier: ``"lightgbm"`` (or ``"gbm"``), ``"logistic"`` or any scikit-learn
+    classifier (cloned).  ``**lightgbm`` overrides :data:`LIGHTGBM_DEFAULTS`."""
     if isinstance(model, str):
         if model in ("lightgbm", "gbm"):
             from lightgbm import LGBMClassifier
 
-            return LGBMClassifier(
-                n_estimators=n_estimators, learning_rate=0.05, num_leaves=15,
-                min_child_samples=20, subsample=0.8, subsample_freq=1,
-                random_state=seed_int(random_state), n_jobs=1, verbose=-1,
-            )
+            return LGBMClassifier(**_lightgbm_params(random_state, **lightgbm))
         if model == "logistic":
             from sklearn.linear_model import LogisticRegression
             from sklearn.pipeline import make_pipeline

@@ -66,7 +66,7 @@ def _treatment_codes(treatment, n=None) -> np.ndarray:
     if np.any(w != np.round(w)) or w.min() < 0:
         raise DataError(
             "'treatment' must hold integer arm codes 0 (control), 1, ..., K; got values such as "
-            f"{np.unique(w)[:5].tolist()}. Use manylift.single.prepare_single to encode labels."
+            f"{np.unique(w)[:5].tolist()}. Use manylift.single.SingleData.from_frame to encode labels."
         )
     codes = w.astype(int)
     counts = np.bincount(codes)

@@ -11,8 +11,9 @@
   (A)IPW score (an unbiased estimate of the true mean effect) per quantile bin
   of the prediction.
 
-Thresholds follow the retail report manylift imitates: a placebo ratio below
-0.5 and a subset correlation above 0.7 pass.
+Thresholds follow the worked EconML report "Dunnhumby — Track 2: Causal
+Targeting via Heterogeneous Treatment Effects": a placebo ratio below 0.5 and a
+subset correlation above 0.7 pass.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import pandas as pd
 from scipy import stats
 
 from manylift._core.checks import as_1d_float, check_positive_int
-from manylift._core.errors import DataError
+from manylift._core.errors import DataError, ManyliftError
 from manylift._core.rng import as_generator, seed_int
 from manylift.evaluation import auuc, blp_test, rank_metric
 from manylift.single.learners import CateLearner, _treatment_codes
@@ -46,42 +47,63 @@ _Z = float(stats.norm.ppf(0.975))
 
 @dataclass(frozen=True)
 class CateValidation:
-    """BLP, AUTOC, Qini and AUUC of one effect estimate on held-out data."""
+    """BLP, AUTOC, Qini and AUUC of one effect estimate on held-out data.
+
+    A metric that cannot be computed (e.g. the BLP slope of an estimate that is
+    the same for every customer) is ``None`` and ``skipped[metric]`` says why.
+    """
 
     blp: object
     autoc: object
     qini: object
     auuc: object = None
+    skipped: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        """``{autoc, qini, blp_slope}`` each ``{estimate, se}`` (results.json), plus extras."""
+        """``{autoc, qini, blp_slope}`` each ``{estimate, se}`` (results.json), plus extras;
+        a skipped metric has ``estimate``/``se`` None and ``skipped`` (the reason)."""
+
+        def entry(result, metric, est="estimate", se="std_err"):
+            if result is None:
+                return {"estimate": None, "se": None,
+                        "skipped": self.skipped.get(metric, "not computed")}
+            return {"estimate": float(getattr(result, est)), "se": float(getattr(result, se))}
+
         out = {
-            "autoc": {"estimate": self.autoc.estimate, "se": self.autoc.std_err},
-            "qini": {"estimate": self.qini.estimate, "se": self.qini.std_err},
-            "blp_slope": {"estimate": _blp_field(self.blp, "slope"),
-                          "se": _blp_field(self.blp, "slope_se")},
-            "blp_intercept": {"estimate": _blp_field(self.blp, "intercept"),
-                              "se": _blp_field(self.blp, "intercept_se")},
+            "autoc": entry(self.autoc, "autoc"),
+            "qini": entry(self.qini, "qini"),
+            "blp_slope": entry(self.blp, "blp", "slope", "slope_std_err"),
+            "blp_intercept": entry(self.blp, "blp", "ate", "ate_std_err"),
         }
-        if self.auuc is not None:
-            out["auuc"] = {"estimate": self.auuc.estimate, "se": self.auuc.std_err}
+        if self.auuc is not None or "auuc" in self.skipped:
+            out["auuc"] = entry(self.auuc, "auuc")
         return out
 
     def to_frame(self) -> pd.DataFrame:
         d = self.to_dict()
-        return pd.DataFrame([{"metric": k, "estimate": v.get("estimate"), "se": v.get("se")}
-                             for k, v in d.items()])
+        return pd.DataFrame([{"metric": k, "estimate": v.get("estimate"), "se": v.get("se"),
+                              "skipped": v.get("skipped")} for k, v in d.items()])
 
     def __repr__(self) -> str:
         d = self.to_dict()
-        parts = [f"{k}={v['estimate']:.4g}" + (f" (se {v['se']:.3g})" if v.get("se") is not None
+        parts = [f"{k}=skipped" if v["estimate"] is None else
+                 f"{k}={v['estimate']:.4g}" + (f" (se {v['se']:.3g})" if v.get("se") is not None
                                                else "") for k, v in d.items()]
         return "CateValidation(" + ", ".join(parts) + ")"
 
 
-def _blp_field(blp, name: str) -> float:
-    return float(getattr(blp, {"slope": "slope", "slope_se": "slope_std_err",
-                               "intercept": "ate", "intercept_se": "ate_std_err"}[name]))
+_SKIPPABLE = (ManyliftError, ValueError, ArithmeticError, np.linalg.LinAlgError)
+
+
+def _attempt(skipped: dict, name: str, fn, reason_fn=None):
+    """``fn()``, or None with ``skipped[name]`` set to the reason it could not be computed."""
+    try:
+        return fn()
+    except _SKIPPABLE as exc:
+        reason = reason_fn() if reason_fn is not None else None
+        skipped[name] = reason or (str(exc) if isinstance(exc, ManyliftError)
+                                   else f"{type(exc).__name__}: {exc}")
+        return None
 
 
 def validate_cate(outcome, treatment, propensity, effect, *, mu0=None, mu1=None,
@@ -89,7 +111,10 @@ def validate_cate(outcome, treatment, propensity, effect, *, mu0=None, mu1=None,
     """BLP, TOC/AUTOC, Qini and AUUC of ``effect`` used as a priority.
 
     Use held-out (or cross-fitted) effects: a learner scored on its own
-    training rows looks better than it is.
+    training rows looks better than it is.  A metric that cannot be computed
+    (e.g. the BLP slope when the estimate is constant) is skipped with the
+    reason in ``skipped``, never raised: one failed check must not stop an
+    analysis.
 
     Parameters
     ----------
@@ -124,13 +149,24 @@ def validate_cate(outcome, treatment, propensity, effect, *, mu0=None, mu1=None,
     baseline = None
     if mu0 is not None and mu1 is not None:
         baseline = (1 - e) * np.asarray(mu0, dtype=float) + e * np.asarray(mu1, dtype=float)
-    blp = blp_test(y, w, e, tau, baseline=baseline)
-    autoc = rank_metric(scores, tau, kind="autoc", n_bootstrap=n_bootstrap,
-                        random_state=seed_int(random_state))
-    qini = rank_metric(scores, tau, kind="qini", n_bootstrap=n_bootstrap,
-                       random_state=seed_int(random_state))
-    au = auuc(y, w, tau, e, n_bootstrap=n_bootstrap, random_state=seed_int(random_state))
-    return CateValidation(blp=blp, autoc=autoc, qini=qini, auuc=au)
+    skipped: dict = {}
+    rs = seed_int(random_state)
+
+    def constant():
+        if np.ptp(tau) == 0:
+            return (f"the estimated effect is the same ({tau[0]:.4g}) for every evaluation "
+                    f"customer: the learner found no heterogeneity to rank by, so the BLP slope "
+                    f"is not identified")
+        return None
+
+    blp = _attempt(skipped, "blp", lambda: blp_test(y, w, e, tau, baseline=baseline), constant)
+    autoc = _attempt(skipped, "autoc", lambda: rank_metric(
+        scores, tau, kind="autoc", n_bootstrap=n_bootstrap, random_state=rs))
+    qini = _attempt(skipped, "qini", lambda: rank_metric(
+        scores, tau, kind="qini", n_bootstrap=n_bootstrap, random_state=rs))
+    au = _attempt(skipped, "auuc", lambda: auuc(y, w, tau, e, n_bootstrap=n_bootstrap,
+                                                random_state=rs))
+    return CateValidation(blp=blp, autoc=autoc, qini=qini, auuc=au, skipped=skipped)
 
 
 @dataclass(frozen=True)
