@@ -1,9 +1,9 @@
-"""``manylift score``: score new rows with a fitted run (whom to target next week)."""
+"""``manylift score``: the arguments of scoring new rows with a fitted run (whom to target
+next week); the work is :func:`manylift.workflows.score.run_score`."""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 _EPILOG = """\
 examples:
@@ -59,25 +59,8 @@ def _cost(text: str | None):
 
 
 def run(args) -> int:
-    from manylift._core.atomic import write_json
-    from manylift.data.io import read_table, write_parquet
-    from manylift.pooled.scoring import load_run
+    from manylift.workflows.score import run_score
 
-    fitted = load_run(args.run)
-    rows = read_table(args.new_rows)
-    print(f"Scoring {len(rows):,} rows with {args.run} ({fitted.scoring.n_draws} draws kept)")
-    scores = fitted.predict_effect(rows, cost=_cost(args.cost), margin=args.margin,
-                                   n_draws=args.draws, random_state=args.seed,
-                                   progress=not args.quiet)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_parquet(out / "scores.parquet", scores.rows)
-    write_json(out / "scores.json", {**scores.summary, "run": str(args.run),
-                                     "new_rows": str(args.new_rows)})
-    s = scores.summary
-    v = s["incremental_value_targeted"]
-    print(f"Target {s['targeted']:,} of {s['rows']:,} rows ({100 * s['share_targeted']:.1f}%); "
-          f"expected incremental value of the targeted rows {v['mean']:.4g} "
-          f"[{v['lo']:.4g}, {v['hi']:.4g}] (outcome units x margin, net of cost, 95% interval).")
-    print(f"Written to {out}/: scores.parquet, scores.json")
-    return 0
+    return run_score(args.run, args.new_rows, args.out, cost=_cost(args.cost),
+                     margin=args.margin, n_draws=args.draws, seed=args.seed,
+                     progress=not args.quiet)

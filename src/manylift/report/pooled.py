@@ -280,13 +280,25 @@ def _truth_bullets(tc: dict) -> list[str]:
     """A demo's simulated truth next to the estimates (``truth_comparison``)."""
     ae, su = tc.get("average_effect") or {}, tc.get("sigma_u") or {}
     ce, cu = tc.get("campaign_effects") or {}, tc.get("customer_uI") or {}
-    return [f"Demo on simulated data, estimates against the truth: average effect "
-            f"{fmt_num(ae.get('estimate'))} (truth {fmt_num(ae.get('truth'))}); sigma_u "
-            f"{fmt_num(su.get('estimate'))} (95% interval {fmt_num(su.get('lo'))} to "
-            f"{fmt_num(su.get('hi'))}; truth {fmt_num(su.get('truth'))}); campaign effects "
-            f"correlate {fmt_num(ce.get('correlation'), 2)} with the truth and their 95% "
-            f"intervals cover {_pct(ce.get('coverage'))} of campaigns; customers' uI posterior "
-            f"means correlate {fmt_num(cu.get('correlation'), 2)} with the truth."]
+    out = [f"Demo on simulated data, estimates against the truth: average effect "
+           f"{fmt_num(ae.get('estimate'))} (truth {fmt_num(ae.get('truth'))}); sigma_u "
+           f"{fmt_num(su.get('estimate'))} (95% interval {fmt_num(su.get('lo'))} to "
+           f"{fmt_num(su.get('hi'))}; truth {fmt_num(su.get('truth'))}); campaign effects "
+           f"correlate {fmt_num(ce.get('correlation'), 2)} with the truth and their 95% "
+           f"intervals cover {_pct(ce.get('coverage'))} of campaigns; customers' uI posterior "
+           f"means correlate {fmt_num(cu.get('correlation'), 2)} with the truth."]
+    nw = tc.get("next_week") or {}
+    if nw.get("rows"):
+        txt = (f"The week after the fitted weeks, scored before sending (scores.parquet): "
+               f"{nw['rows']:,} rows, {nw.get('targeted', 0):,} targeted")
+        if nw.get("true_effect_targeted") is not None and nw.get(
+                "true_effect_not_targeted") is not None:
+            txt += (f"; their true average effect {fmt_num(nw['true_effect_targeted'])} against "
+                    f"{fmt_num(nw['true_effect_not_targeted'])} for the rows left out")
+        txt += (f"; scored and true effects correlate {fmt_num(nw.get('correlation'), 2)} and "
+                f"the 95% intervals cover {_pct(nw.get('coverage'))} of the rows' true effects.")
+        out.append(txt)
+    return out
 
 
 def _summary_bullets(r: dict) -> list[str]:

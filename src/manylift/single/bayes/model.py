@@ -253,11 +253,14 @@ def _starting_point(d: BayesDesign, hierarchical: bool, priors, loc: float, n_ch
                       + 1.0 / priors.intercept_scale**2)
     info_tau = np.bincount(idx, weights=weight * w_c**2, minlength=S)
     rng = np.random.default_rng(seed)
+    # JAX's default float (float64 when another part of the process enabled x64, as the
+    # pooled sampler's JAX backend does): NUTS needs the starting point and its draws alike
+    fdt = jnp.result_type(float)
     init, inv = {}, {}
     if k:
         info_beta = (d.X * weight[:, None]).T @ d.X + np.eye(k) / priors.covariate_scale**2
         cov_beta = np.linalg.inv(info_beta)
-        inv[("beta",)] = jnp.asarray(cov_beta, dtype=jnp.float32)
+        inv[("beta",)] = jnp.asarray(cov_beta, dtype=fdt)
         init["beta"] = rng.multivariate_normal(np.zeros(k), 4 * cov_beta, n_chains)
     if hierarchical:
         var_mean = 1.0 / (info_tau.sum() + 1.0 / priors.effect_scale**2)
@@ -266,7 +269,7 @@ def _starting_point(d: BayesDesign, hierarchical: bool, priors, loc: float, n_ch
         # the effects (log scale) and the standardized effects keep unit scales
         diag = ("baseline", "effect_mean", "effect_sd", "effect_z")
         inv[diag] = jnp.asarray(np.concatenate([var_base, [var_mean], [1.0], np.ones(S)]),
-                                dtype=jnp.float32)
+                                dtype=fdt)
         init["baseline"] = centre[None, :] + 2 * np.sqrt(var_base) * rng.standard_normal(
             (n_chains, S))
         init["effect_mean"] = 2 * np.sqrt(var_mean) * rng.standard_normal(n_chains)
@@ -284,7 +287,7 @@ def _starting_point(d: BayesDesign, hierarchical: bool, priors, loc: float, n_ch
             block[2:, 2:] = cov_beta
             inv.pop(("beta",))
         names = ("alpha", "effect", "beta") if k else ("alpha", "effect")
-        inv = {names: jnp.asarray(block, dtype=jnp.float32)}
+        inv = {names: jnp.asarray(block, dtype=fdt)}
         base = centre[0] if d.family == "gaussian" else np.log(
             d.y_sum.sum() / (n_all - d.y_sum.sum()))
         init["alpha"] = base + 2 * np.sqrt(var_alpha) * rng.standard_normal(n_chains)
@@ -296,8 +299,8 @@ def _starting_point(d: BayesDesign, hierarchical: bool, priors, loc: float, n_ch
         dense = False
         inv = None  # NumPyro's block structure needs a dense block; keep its default then
     if d.family == "gaussian" and inv is not None:
-        inv[("noise_sd",)] = jnp.asarray([1.0 / (2.0 * rows.sum())], dtype=jnp.float32)
-    init = {name: jnp.asarray(v, dtype=jnp.float32) for name, v in init.items()}
+        inv[("noise_sd",)] = jnp.asarray([1.0 / (2.0 * rows.sum())], dtype=fdt)
+    init = {name: jnp.asarray(v, dtype=fdt) for name, v in init.items()}
     if n_chains == 1:
         init = {name: v[0] for name, v in init.items()}
     return dense, inv, init
