@@ -19,6 +19,7 @@ import scipy.sparse as sp
 
 from manylift._core.checks import check_in
 from manylift._core.errors import DataError, SamplerError
+from manylift._core.memory import peak_rss_gib
 from manylift.data.experiment import ExperimentData
 from manylift.features.exposure import ExposureFeatures
 from manylift.pooled.build import build_inputs
@@ -153,15 +154,6 @@ class StreamingCustomers:
     def sd(self) -> np.ndarray:
         c = max(self.count[0] - 1, 1)
         return np.sqrt(self.m2 / c)
-
-
-def _peak_rss_gib() -> float:
-    """Peak resident memory of this process so far (GiB; Linux reports KiB, macOS bytes)."""
-    import resource
-    import sys
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (2**30 if sys.platform == "darwin" else 2**20)
 
 
 def spool_path_for(checkpoint: str | os.PathLike) -> Path:
@@ -336,7 +328,7 @@ class PooledModel:
                                         len(inputs.levels["week"]), n),
         }
         t_features = time.perf_counter() - t0
-        peak_features = _peak_rss_gib()
+        peak_features = peak_rss_gib()
         if self.devices is not None:
             from manylift._core.checks import check_positive_int
             from manylift.sampler.sharding import ShardedJaxBackend, make_mesh
@@ -347,7 +339,7 @@ class PooledModel:
         else:
             backend = get_backend(self.backend, design, spec, settings.n_chains)
         t_compile = _compile(backend, settings.n_chains, log)
-        peak_compile = _peak_rss_gib()
+        peak_compile = peak_rss_gib()
         hold_cust = inputs.customer_index[inputs.holdout]
         acc = StreamingCustomers(n, groups, hold_cust, settings.n_chains, settings.n_draws,
                                  self.max_functional_draws, design.ui_index,
@@ -371,7 +363,7 @@ class PooledModel:
                              spec=getattr(backend, "spec", spec))
         fit.timings = {"features": t_features, "compile": t_compile, "sampling": run.seconds}
         fit.peak_rss_after = {"features": peak_features, "compile": peak_compile,
-                              "sampling": _peak_rss_gib()}
+                              "sampling": peak_rss_gib()}
         return fit
 
     @property

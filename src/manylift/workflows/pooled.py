@@ -10,14 +10,13 @@ community detection and the network layout through ``sampler.seed``).
 
 from __future__ import annotations
 
-import resource
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 from manylift._core.atomic import write_json
 from manylift._core.errors import InterruptedAfterSampling
+from manylift._core.memory import peak_rss_gib
 
 __all__ = ["Stages", "analyse", "peak_rss_gib", "print_results", "print_summary",
            "STAGE_ORDER", "POST_SAMPLING"]
@@ -27,13 +26,6 @@ STAGE_ORDER = ("read_validate", "simulate", "features", "compile", "sampling", "
                "policies", "decomposition", "effects", "overlap", "save", "report", "total")
 #: The stages after sampling (their sum is compared with the sampling time).
 POST_SAMPLING = ("holdout", "policies", "decomposition", "effects", "overlap", "save", "report")
-
-
-def peak_rss_gib() -> float:
-    """Peak resident memory of this process so far, in GiB (``getrusage``; Linux reports KiB,
-    macOS bytes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (2**30 if sys.platform == "darwin" else 2**20)
 
 
 class Stages:
