@@ -1,7 +1,7 @@
 """The NumPyro model of benchmarks/bench_nuts.py is the Gibbs sampler's model.
 
 Its log joint density at a random point equals one computed independently:
-scipy's normal, gamma and Wishart densities for the priors of DESIGN.md section 4
+scipy's normal, gamma and Wishart densities for the priors of docs/pooled.md
 (``ModelSpec`` defaults), the fixed part from the numpy reference
 ``Design.F_dot`` (not the model's own gathers), and the change of variables of
 the non-centred parameterisation written out by hand.

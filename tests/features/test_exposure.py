@@ -1,7 +1,7 @@
 """Exposure-history features on hand-built histories, checked value by value.
 
 Every expected number below is worked out by hand from the definitions of
-DESIGN.md section 4 (decay 0.75, recency bins (0,2], (2,4], (4,6], (6,8], >8).
+docs/pooled.md (decay 0.75, recency bins (0,2], (2,4], (4,6], (6,8], >8).
 """
 
 import numpy as np
