@@ -38,7 +38,9 @@ def fmt_num(x, digits: int = 3) -> str:
         return "–"
     if xf == 0:
         return "0"
-    if abs(xf) >= 10 ** (digits + 2) or abs(xf) < 10 ** (-digits - 1):
+    # counts and large values in full with thousands separators (119,345 rows, not
+    # 1.19e+05); scientific only for the very large and the very small
+    if abs(xf) >= 1e12 or abs(xf) < 10 ** (-digits - 1):
         return f"{xf:.{digits - 1}e}"
     return f"{xf:.{digits}g}" if abs(xf) < 10**digits else f"{xf:,.0f}"
 
