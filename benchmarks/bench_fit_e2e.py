@@ -82,16 +82,13 @@ def run_cli(args: list[str], src: str | None) -> dict:
             "stdout_tail": proc.stdout[-2500:]}
 
 
-def standalone_sweeps(program: Path, chains: int, sweeps: int, blocks: int = 5) -> dict:
-    """Seconds per sweep of the numba backend alone on the same data (all chains)."""
+def load_program(program: Path):
+    """The simulated program's ExperimentData and its sampler design (as ``manylift fit``
+    reads it: the three usage covariates, ``usage_30d`` as the activity column)."""
     import warnings
-
-    import numpy as np
 
     from manylift.data.experiment import ExperimentData
     from manylift.pooled.build import build_inputs
-    from manylift.sampler.gibbs_numba import NumbaBackend
-    from manylift.sampler.state import ModelSpec
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -99,7 +96,18 @@ def standalone_sweeps(program: Path, chains: int, sweeps: int, blocks: int = 5) 
                                          program / "campaigns.csv",
                                          covariates=COVARIATES.split(","),
                                          activity_col="usage_30d")
-        design = build_inputs(data).design
+        return data, build_inputs(data).design
+
+
+def standalone_sweeps(program: Path, chains: int, sweeps: int, blocks: int = 5) -> dict:
+    """Seconds per sweep of the numba backend alone on the same data (all chains)."""
+
+    import numpy as np
+
+    from manylift.sampler.gibbs_numba import NumbaBackend
+    from manylift.sampler.state import ModelSpec
+
+    data, design = load_program(program)
     del data
     nb = NumbaBackend(design, ModelSpec(), chains)
     nb.init(np.random.SeedSequence(0).spawn(chains))
@@ -126,19 +134,11 @@ def throughput(program: Path, chains: int, sweeps: int, reps: int) -> dict:
     import numpy as np
     from threadpoolctl import threadpool_limits
 
-    from manylift.data.experiment import ExperimentData
-    from manylift.pooled.build import build_inputs
     from manylift.pooled.model import PooledModel
     from manylift.sampler.gibbs_numba import NumbaBackend
     from manylift.sampler.state import ModelSpec
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        data = ExperimentData.from_files(program / "exposures.parquet",
-                                         program / "campaigns.csv",
-                                         covariates=COVARIATES.split(","),
-                                         activity_col="usage_30d")
-        design = build_inputs(data).design
+    data, design = load_program(program)
     out = []
     for _ in range(reps):
         nb = NumbaBackend(design, ModelSpec(), chains)

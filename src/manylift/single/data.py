@@ -129,6 +129,16 @@ def resolve_control(values, control=None):
 # --------------------------------------------------------------------------
 # covariate encoding
 # --------------------------------------------------------------------------
+def _refuse_missing_category(name, col: pd.Series) -> None:
+    """A categorical covariate with missing values: refused, naming the column and rows."""
+    if col.isna().any():
+        rows = np.flatnonzero(col.isna().to_numpy())
+        raise NonFiniteError(
+            f"The categorical covariate {name!r} has {rows.size} missing value(s) "
+            f"(rows {_show(rows)}). Fill them (e.g. with 'missing') or drop those rows."
+        )
+
+
 def _is_numeric(col: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
 
@@ -160,12 +170,7 @@ class CovariateEncoder:
             if _is_numeric(col):
                 names.append(str(c))
                 continue
-            if col.isna().any():
-                rows = np.flatnonzero(col.isna().to_numpy())
-                raise NonFiniteError(
-                    f"The categorical covariate {c!r} has {rows.size} missing value(s) "
-                    f"(rows {_show(rows)}). Fill them (e.g. with 'missing') or drop those rows."
-                )
+            _refuse_missing_category(c, col)
             labs = sorted(pd.unique(col.astype(str)).tolist())
             if len(labs) > _MAX_LEVELS:
                 raise ColumnTypeError(
@@ -206,12 +211,7 @@ class CovariateEncoder:
                     )
                 parts.append(vals[:, None])
                 continue
-            if col.isna().any():
-                rows = np.flatnonzero(col.isna().to_numpy())
-                raise NonFiniteError(
-                    f"The categorical covariate {c!r} has {rows.size} missing value(s) "
-                    f"(rows {_show(rows)}). Fill them or drop those rows."
-                )
+            _refuse_missing_category(c, col)
             labs = self.levels[c]
             text = col.astype(str).to_numpy()
             unseen = sorted(set(pd.unique(text)) - set(labs))

@@ -71,16 +71,10 @@ def split_next_week(data, truth):
         keep.append(data.activity_col)
     next_rows = f.loc[~early, keep].reset_index(drop=True)
     next_truth = truth.rows.loc[~early].reset_index(drop=True)
-    # the truth of the fitted rows in the order ExperimentData keeps them (sorted by
-    # customer and week, stably)
-    keys = f.loc[early, ["customer_id", "week"]].reset_index(drop=True)
-    perm = keys.sort_values(["customer_id", "week"], kind="stable").index
-    fitted_truth = truth.rows.loc[early].reset_index(drop=True).iloc[perm].reset_index(drop=True)
-    ff = fit_data.frame
-    if not (np.array_equal(ff["week"].to_numpy(), fitted_truth["week"].to_numpy())
-            and np.array_equal(ff["customer_id"].astype(str).to_numpy(),
-                               fitted_truth["customer_id"].astype(str).to_numpy())):
-        raise RuntimeError("demo: the fitted rows and their truth are not aligned")
+    # the truth of the fitted rows, row for row with fit_data.frame (one row per customer and
+    # week in the simulator's truth)
+    fitted_truth = fit_data.frame[["customer_id", "week"]].merge(
+        truth.rows.loc[early], on=["customer_id", "week"], how="left", validate="one_to_one")
     return fit_data, next_rows, next_truth, fitted_truth
 
 
