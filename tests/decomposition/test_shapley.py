@@ -5,7 +5,7 @@ from itertools import permutations
 import numpy as np
 import pytest
 
-from manylift.decomposition import shapley_decomposition, shapley_values
+from manylift.decomposition import shapley_decomposition, shapley_decompositions, shapley_values
 from manylift.evaluation import bayesian_bootstrap_weights, ipw_scores
 from manylift.pooled.holdout import HoldoutArrays, HoldoutComponents, evaluate_policies
 
@@ -166,6 +166,26 @@ def test_decomposition_equals_brute_force_enumeration(payoff, cost, baseline):
         ("observed", "unobserved"))
     for p in ("observed", "unobserved"):
         np.testing.assert_allclose(r.within_values[p], within[p], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("cost,baseline", [(None, False), (0.4, True)])
+def test_both_payoffs_in_one_pass_equal_brute_force(cost, baseline):
+    """decompose() computes both games in one pass over the draws, each coalition's
+    tau_hat built once for both payoffs; over several blocks of draws each game must
+    still be the definition's."""
+    h = _holdout(n=60, draws=5, seed=4, cost=cost, baseline=baseline)
+    h.block_size = 2  # three blocks: 2 + 2 + 1 draws
+    both = shapley_decompositions(None, ("ipw", "autoc"), components=h)
+    assert list(both) == ["ipw", "autoc"]
+    for payoff, r in both.items():
+        assert r.payoff == payoff
+        games = _brute_force_games(h, payoff, cost)
+        brute = _permutation_shapley(lambda s, g=games: g[s], PLAYERS)
+        for p in PLAYERS:
+            np.testing.assert_allclose(r.values[p], brute[p], rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(r.baseline, games[frozenset()], rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(r.within_baseline, games[frozenset({"campaign", "week"})],
+                                   rtol=1e-4, atol=1e-4)
 
 
 def test_ipw_payoff_is_the_reported_model_policy_cost_aware():

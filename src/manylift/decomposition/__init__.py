@@ -15,7 +15,12 @@ from manylift.decomposition.effects import (
     fatigue_curves,
     week_trend,
 )
-from manylift.decomposition.shapley import ShapleyResult, shapley_decomposition, shapley_values
+from manylift.decomposition.shapley import (
+    ShapleyResult,
+    shapley_decomposition,
+    shapley_decompositions,
+    shapley_values,
+)
 from manylift.decomposition.shares import (
     HeterogeneityShares,
     VarianceShares,
@@ -39,6 +44,7 @@ __all__ = [
     "heterogeneity_shares",
     "results_section",
     "shapley_decomposition",
+    "shapley_decompositions",
     "shapley_values",
     "shares_from_sd",
     "variance_shares",

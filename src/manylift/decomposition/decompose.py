@@ -15,7 +15,7 @@ from manylift.decomposition.effects import (
     fatigue_curves,
     week_trend,
 )
-from manylift.decomposition.shapley import ShapleyResult, shapley_decomposition
+from manylift.decomposition.shapley import ShapleyResult, shapley_decompositions
 from manylift.decomposition.shares import (
     HeterogeneityShares,
     VarianceShares,
@@ -121,12 +121,12 @@ def decompose(fit, components: HoldoutComponents | None = None, *,
     h = None if problem else (components if components is not None
                               else holdout_components(fit))
     stock, recency = fatigue_curves(fit)
+    shapley = ({} if h is None
+               else shapley_decompositions(fit, ("ipw", "autoc"), h, progress=progress))
     return Decomposition(
         shares=None if h is None else heterogeneity_shares(fit, h),
-        shapley_ipw=None if h is None else shapley_decomposition(fit, "ipw", h,
-                                                                 progress=progress),
-        shapley_autoc=None if h is None else shapley_decomposition(fit, "autoc", h,
-                                                                   progress=progress),
+        shapley_ipw=shapley.get("ipw"),
+        shapley_autoc=shapley.get("autoc"),
         attributes=attribute_regression(fit),
         weeks=week_trend(fit),
         fatigue_stock=stock,

@@ -47,7 +47,8 @@ from manylift.decomposition._summary import summary
 from manylift.evaluation import compare_policies_many, grouped_autoc_many, rank_metric_many
 from manylift.pooled.holdout import HoldoutComponents, holdout_components, progress_blocks
 
-__all__ = ["ShapleyResult", "shapley_decomposition", "shapley_values", "P_SHARES"]
+__all__ = ["ShapleyResult", "shapley_decomposition", "shapley_decompositions", "shapley_values",
+           "P_SHARES"]
 
 PAYOFFS = ("ipw", "autoc")
 PLAYERS = ("customer", "campaign", "week")
@@ -217,35 +218,84 @@ def _group_codes(h: HoldoutComponents) -> dict:
     return out
 
 
-def _payoffs(h: HoldoutComponents, payoff: str, cost, sl: slice, groups: dict) -> dict:
-    """Payoff of every coalition needed, for the draws in ``sl`` (dict keyed by frozenset)."""
+def _payoffs(h: HoldoutComponents, payoffs, cost, sl: slice, groups: dict) -> dict:
+    """Payoff of every coalition needed, for the draws in ``sl``:
+    ``{payoff: {frozenset: ndarray (b,)}}``. Each coalition's tau_hat is built once
+    and used by every payoff."""
     a = h.arrays
     w = h.weights(sl)
     block = h.block(sl)
-    out = {}
+    out = {p: {} for p in payoffs}
     coalitions = [frozenset(s) for r in range(1, 4) for s in combinations(PLAYERS, r)]
     coalitions += [frozenset({"campaign", "week", x}) for x in WITHIN]
-    if payoff == "autoc":
-        scores = a.scores()
-        for s in coalitions:
-            tau = block.tau_hat(s, impute_mean=True)
-            if "customer" in s or s & set(WITHIN):
-                out[s] = rank_metric_many(scores, tau, "autoc", weights=w)
-            else:  # constant within campaigns, weeks or interventions: sort the groups only
-                codes, first = groups[s]
-                out[s] = grouped_autoc_many(scores, codes, tau[:, first], weights=w)
-        out[frozenset()] = np.zeros(w.shape[0])
-        return out
+    scores = a.scores() if "autoc" in payoffs else None
     args = (a.outcome, a.treatment, a.propensity)
     kw = {"cost": cost, "groups": a.intervention, "weights": w, "mu": a.baseline}
     for s in coalitions:
-        full = len(s) == 3 and "customer" in s
-        r = compare_policies_many(*args, block.tau_hat(s, impute_mean=True), **kw,
-                                  policies=("random", "model") if full else ("model",))
-        out[s] = r.net_value["model"]
-        if full:
-            out[frozenset()] = r.net_value["random"]  # phi_0: random targeting at the model's share
+        tau = block.tau_hat(s, impute_mean=True)
+        if "autoc" in payoffs:
+            if "customer" in s or s & set(WITHIN):
+                out["autoc"][s] = rank_metric_many(scores, tau, "autoc", weights=w)
+            else:  # constant within campaigns, weeks or interventions: sort the groups only
+                codes, first = groups[s]
+                out["autoc"][s] = grouped_autoc_many(scores, codes, tau[:, first], weights=w)
+        if "ipw" in payoffs:
+            full = len(s) == 3 and "customer" in s
+            r = compare_policies_many(*args, tau, **kw,
+                                      policies=("random", "model") if full else ("model",))
+            out["ipw"][s] = r.net_value["model"]
+            if full:  # phi_0: random targeting at the model's share
+                out["ipw"][frozenset()] = r.net_value["random"]
+        del tau
+    if "autoc" in payoffs:
+        out["autoc"][frozenset()] = np.zeros(w.shape[0])
     return out
+
+
+def _result(payoff: str, games: dict) -> ShapleyResult:
+    values, _ = shapley_values(lambda s: games[s], PLAYERS)
+    cw = frozenset({"campaign", "week"})
+
+    def within_game(s):  # observed + unobserved together are the customer
+        return games[frozenset(PLAYERS)] if s == frozenset(WITHIN) else games[cw | s]
+
+    within, _ = shapley_values(within_game, WITHIN)
+    v_all = games[frozenset(PLAYERS)]
+    baseline = games[frozenset()]
+    within_baseline = games[cw]
+    shares, p_pos = _shares(values, v_all - baseline)
+    wshares, wp_pos = _shares(within, v_all - within_baseline)
+    return ShapleyResult(payoff, values, within, v_all, baseline, within_baseline, shares,
+                         wshares, p_pos, wp_pos)
+
+
+def shapley_decompositions(fit, payoffs=PAYOFFS, components: HoldoutComponents | None = None,
+                           cost="auto", *, progress: bool = False) -> dict:
+    """:func:`shapley_decomposition` for several payoffs in one pass over the draws.
+
+    Each block of draws and each coalition's tau_hat is built once for all the
+    payoffs (the same numbers as one call per payoff).
+
+    Returns
+    -------
+    dict
+        ``{payoff: ShapleyResult}`` in the order of ``payoffs``.
+    """
+    payoffs = tuple(dict.fromkeys(payoffs))
+    for p in payoffs:
+        check_in("payoff", p, PAYOFFS, "shapley_decomposition")
+    h = components if components is not None else holdout_components(fit)
+    c = h.arrays.cost if cost == "auto" else (None if cost is None
+                                                else np.full(h.n_rows, float(cost)))
+    games: dict = {p: {} for p in payoffs}
+    groups = _group_codes(h) if "autoc" in payoffs else {}
+    label = f"Shapley values ({', '.join(payoffs)})"
+    for sl in progress_blocks(h.blocks(), h, progress, label):
+        for p, block_games in _payoffs(h, payoffs, c, sl, groups).items():
+            for k, v in block_games.items():
+                games[p].setdefault(k, []).append(v)
+    return {p: _result(p, {k: np.concatenate(v) for k, v in games[p].items()})
+            for p in payoffs}
 
 
 def shapley_decomposition(fit, payoff: str = "ipw",
@@ -255,7 +305,8 @@ def shapley_decomposition(fit, payoff: str = "ipw",
 
     See the module docstring for the game. Values are always returned; shares
     only when the targeting value v(all) - baseline is positive with posterior
-    probability at least 0.9.
+    probability at least 0.9. For both payoffs at once (one pass over the draws)
+    use :func:`shapley_decompositions`.
 
     Parameters
     ----------
@@ -272,26 +323,4 @@ def shapley_decomposition(fit, payoff: str = "ipw",
     ShapleyResult
     """
     check_in("payoff", payoff, PAYOFFS, "shapley_decomposition")
-    h = components if components is not None else holdout_components(fit)
-    c = h.arrays.cost if cost == "auto" else (None if cost is None
-                                                else np.full(h.n_rows, float(cost)))
-    games: dict = {}
-    groups = _group_codes(h) if payoff == "autoc" else {}
-    for sl in progress_blocks(h.blocks(), h, progress, f"Shapley values ({payoff})"):
-        for k, v in _payoffs(h, payoff, c, sl, groups).items():
-            games.setdefault(k, []).append(v)
-    games = {k: np.concatenate(v) for k, v in games.items()}
-    values, _ = shapley_values(lambda s: games[s], PLAYERS)
-    cw = frozenset({"campaign", "week"})
-
-    def within_game(s):  # observed + unobserved together are the customer
-        return games[frozenset(PLAYERS)] if s == frozenset(WITHIN) else games[cw | s]
-
-    within, _ = shapley_values(within_game, WITHIN)
-    v_all = games[frozenset(PLAYERS)]
-    baseline = games[frozenset()]
-    within_baseline = games[cw]
-    shares, p_pos = _shares(values, v_all - baseline)
-    wshares, wp_pos = _shares(within, v_all - within_baseline)
-    return ShapleyResult(payoff, values, within, v_all, baseline, within_baseline, shares,
-                         wshares, p_pos, wp_pos)
+    return shapley_decompositions(fit, (payoff,), components, cost, progress=progress)[payoff]

@@ -80,10 +80,19 @@ def check_assignment(assignment, n: int, name: str = "assignment") -> np.ndarray
     return arr
 
 
-def check_priorities(priorities, n: int, name: str = "priorities") -> np.ndarray:
-    """Return a (D, n) float array of D priority vectors over the same n rows."""
+def check_priorities(priorities, n: int, name: str = "priorities", *,
+                     keep_float32: bool = False) -> np.ndarray:
+    """Return a (D, n) float array of D priority vectors over the same n rows.
+
+    ``keep_float32``: a float32 array stays float32, for callers that only sort the
+    priorities or compare them with a cost (every float32 is a float64 exactly, so
+    the order, the ties and the comparisons are the same, and the posterior
+    functionals' blocks are not copied); anything else becomes float64.
+    """
     try:
-        arr = np.asarray(priorities, dtype=float)
+        is32 = (keep_float32 and isinstance(priorities, np.ndarray)
+                and priorities.dtype == np.float32)
+        arr = priorities if is32 else np.asarray(priorities, dtype=float)
     except (TypeError, ValueError) as exc:
         raise DataError(f"{name!r} must be numeric; could not convert it ({exc}).") from None
     if arr.ndim == 1:
@@ -94,8 +103,9 @@ def check_priorities(priorities, n: int, name: str = "priorities") -> np.ndarray
             f"posterior draw), one column per unit; got shape {arr.shape}. Transpose it if "
             f"units are in rows."
         )
-    bad = ~np.isfinite(arr)
-    if bad.any():
+    # min and max carry any NaN or inf, without a (D, n) temporary
+    if arr.size and not (np.isfinite(arr.min()) and np.isfinite(arr.max())):
+        bad = ~np.isfinite(arr)
         rows = np.unique(np.nonzero(bad)[0])
         raise DataError(
             f"{name!r} has {int(bad.sum())} non-finite value(s) (NaN or inf) in row(s) "
@@ -205,8 +215,9 @@ def check_weights(weights, n_rows: int, n: int, name: str = "weights") -> np.nda
             f"{name!r} must have shape ({n},) or ({n_rows}, {n}) (one weight per unit, per "
             f"row of priorities or assignments); got shape {arr.shape}."
         )
-    bad = ~(np.isfinite(arr) & (arr > 0))
-    if bad.any():
+    # min > 0 and a finite max mean every weight is finite and positive (NaN fails both)
+    if arr.size and not (arr.min() > 0 and np.isfinite(arr.max())):
+        bad = ~(np.isfinite(arr) & (arr > 0))
         raise DataError(
             f"{name!r} must be finite and positive; got {int(bad.sum())} bad value(s) in "
             f"row(s) {example_ids(np.unique(np.nonzero(bad)[0]))}. Bootstrap weights are "

@@ -8,10 +8,18 @@ version (:func:`manylift.evaluation.rank._weighted_rate_many`) builds about ten
 each row once, walks it once, and runs rows in parallel threads. It implements
 the same definitions (docs/evaluation.md "Weights and the Bayesian bootstrap")
 and is tested equal to the numpy version and to the definition by brute force.
+
+The sort is numpy's (vectorised, and it releases the GIL, so rows are sorted in
+threads): numba's ``np.argsort`` is a plain quicksort, 5-8x slower on 584,000
+floats, and it was most of the time of the Shapley games at paper scale
+(benchmarks/results/rank_kernels.json). Only the walk is compiled.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -19,14 +27,17 @@ __all__ = ["grouped_rows", "rank_rows"]
 
 
 @njit(cache=True, nogil=True)
-def _one_row(s, p, w, grid, out_rates, out_toc):
+def _one_row(s, p, asc, w, grid, full, out_rates, out_toc):
     """Rates and TOC of one priority row. ``w`` empty: equal weights.
 
-    out_rates: [autoc_weighted, qini_weighted, autoc_equal, qini_equal]; out_toc: the
+    ``asc``: the row's ascending argsort (walked from the end: highest priority
+    first; the order inside a tie group does not matter, tied rows are averaged).
+    out_rates: [autoc_weighted, qini_weighted, autoc_equal, qini_equal]; only the
+    first when ``full`` is False (the others are left as they are). out_toc: the
     weighted TOC on ``grid`` (equal weights when ``w`` is empty).
     """
     n = s.size
-    order = np.argsort(-p)
+    order = asc[::-1]
     weighted = w.size > 0
     wtot = 0.0
     stot_w = 0.0
@@ -38,6 +49,8 @@ def _one_row(s, p, w, grid, out_rates, out_toc):
         stot_u += s[i]
     stot_w /= wtot
     stot_u /= n
+    inv_wtot = 1.0 / wtot
+    inv_n = 1.0 / n
     aw = qw = au = qu = 0.0
     bw = 0.0  # cumulative weight share before the current tie group
     cw = 0.0  # cumulative weighted score (share) before the group
@@ -48,32 +61,49 @@ def _one_row(s, p, w, grid, out_rates, out_toc):
     m_grid = grid.size
     while k < n:
         # the tie group [k, e)
+        idx = order[k]
+        pk = p[idx]
         e = k + 1
-        pk = p[order[k]]
         while e < n and p[order[e]] == pk:
             e += 1
         m = e - k
-        gw = 0.0
-        gs = 0.0
-        su = 0.0
-        for j in range(k, e):
-            idx = order[j]
-            wi = (w[idx] if weighted else 1.0) / wtot
-            gw += wi
-            gs += wi * s[idx]
-            su += s[idx]
-        a = gs / gw  # the group's weighted mean score
-        sub = gw / m  # tied units share the group's mean weight
-        au_mean = su / m
-        for j in range(1, m + 1):
-            W = bw + j * sub
-            toc = (cw + j * sub * a) / W - stot_w
-            aw += sub * toc
-            qw += sub * W * toc
-            Wu = bu + j / n
-            tocu = (cu + j * au_mean / n) / Wu - stot_u
-            au += tocu / n
-            qu += Wu * tocu / n
+        if m == 1:  # no tie (the usual case with continuous priorities): no inner loops
+            gw = (w[idx] if weighted else 1.0) * inv_wtot
+            su = s[idx]
+            gs = gw * su
+            a = su
+            W = bw + gw
+            toc = (cw + gs) / W - stot_w
+            aw += gw * toc
+            if full:
+                qw += gw * W * toc
+                Wu = bu + inv_n
+                tocu = (cu + su * inv_n) / Wu - stot_u
+                au += tocu * inv_n
+                qu += Wu * tocu * inv_n
+        else:
+            gw = 0.0
+            gs = 0.0
+            su = 0.0
+            for j in range(k, e):
+                jdx = order[j]
+                wi = (w[jdx] if weighted else 1.0) * inv_wtot
+                gw += wi
+                gs += wi * s[jdx]
+                su += s[jdx]
+            a = gs / gw  # the group's weighted mean score
+            sub = gw / m  # tied units share the group's mean weight
+            au_mean = su / m
+            for j in range(1, m + 1):
+                W = bw + j * sub
+                toc = (cw + j * sub * a) / W - stot_w
+                aw += sub * toc
+                if full:
+                    qw += sub * W * toc
+                    Wu = bu + j * inv_n
+                    tocu = (cu + j * au_mean * inv_n) / Wu - stot_u
+                    au += tocu * inv_n
+                    qu += Wu * tocu * inv_n
         # TOC at the grid points inside this group's weight span (linear inside it)
         while gi < m_grid and (grid[gi] <= bw + gw + 1e-12 or e == n):
             q = grid[gi]
@@ -81,35 +111,54 @@ def _one_row(s, p, w, grid, out_rates, out_toc):
             gi += 1
         bw += gw
         cw += gs
-        bu += m / n
-        cu += su / n
+        bu += m * inv_n
+        cu += su * inv_n
         k = e
     out_rates[0] = aw
-    out_rates[1] = qw
-    out_rates[2] = au
-    out_rates[3] = qu
+    if full:
+        out_rates[1] = qw
+        out_rates[2] = au
+        out_rates[3] = qu
 
 
 @njit(parallel=True, cache=True)
-def _rows(s, p, w, has_w, grid, rates, toc):
+def _rows(s, p, orders, w, has_w, grid, full, rates, toc):
     for r in prange(p.shape[0]):
         wr = w[r] if has_w else np.empty(0)
-        _one_row(s, p[r], wr, grid, rates[r], toc[r])
+        _one_row(s, p[r], orders[r], wr, grid, full, rates[r], toc[r])
+
+
+def _argsort_rows(p: np.ndarray) -> np.ndarray:
+    """Ascending argsort of each row of ``p``, rows in threads (numpy's sort releases the GIL)."""
+    out = np.empty(p.shape, dtype=np.intp)
+
+    def one(r):
+        out[r] = np.argsort(p[r])
+
+    n_threads = min(numba.get_num_threads(), p.shape[0])
+    if n_threads <= 1:
+        for r in range(p.shape[0]):
+            one(r)
+    else:
+        with ThreadPoolExecutor(n_threads) as pool:
+            list(pool.map(one, range(p.shape[0])))
+    return out
 
 
 def rank_rows(scores: np.ndarray, priorities: np.ndarray, weights: np.ndarray | None,
-              grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+              grid: np.ndarray, *, autoc_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Per row of ``priorities``: ``rates`` (D, 4) = weighted AUTOC, weighted Qini, equal-weight
-    AUTOC, equal-weight Qini; and the weighted TOC (D, len(grid)). Inputs already checked."""
+    AUTOC, equal-weight Qini; and the weighted TOC (D, len(grid)). Inputs already checked.
+    ``autoc_only``: compute the weighted AUTOC alone (the other rates are NaN)."""
     p = np.ascontiguousarray(priorities)
     D = p.shape[0]
     has_w = weights is not None
     w = (np.zeros((1, 1)) if not has_w
          else np.ascontiguousarray(np.broadcast_to(weights, p.shape), dtype=np.float64))
-    rates = np.empty((D, 4))
+    rates = np.full((D, 4), np.nan)
     toc = np.empty((D, grid.size))
-    _rows(np.ascontiguousarray(scores, dtype=np.float64), p, w, has_w,
-          np.ascontiguousarray(grid, dtype=np.float64), rates, toc)
+    _rows(np.ascontiguousarray(scores, dtype=np.float64), p, _argsort_rows(p), w, has_w,
+          np.ascontiguousarray(grid, dtype=np.float64), not autoc_only, rates, toc)
     return rates, toc
 
 

@@ -393,7 +393,7 @@ def compare_policies_many(outcome, treatment, propensity, priorities, *, cost=No
     n = y.size
     t = check_treatment(treatment, n)
     e = check_propensity(propensity, n)
-    tau = check_priorities(priorities, n, "priorities")
+    tau = check_priorities(priorities, n, "priorities", keep_float32=True)
     D = tau.shape[0]
     c = np.zeros(n) if cost is None else _broadcast("cost", cost, n)
     w = None if weights is None else check_weights(weights, D, n)

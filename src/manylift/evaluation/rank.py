@@ -258,7 +258,7 @@ def toc_curve_many(scores, priorities, q, *, weights=None) -> np.ndarray:
     [[1.0, 0.0]]
     """
     s = check_outcome(scores, "scores")
-    p = check_priorities(priorities, s.size, "priorities")
+    p = check_priorities(priorities, s.size, "priorities", keep_float32=True)
     grid = check_q_grid(q, "toc_curve_many")
     if weights is not None:
         return rank_rows(s, p, check_weights(weights, p.shape[0], s.size), grid)[1]
@@ -297,7 +297,7 @@ def rank_summary_many(scores, priorities, *, weights=None, q=None) -> dict:
     (0.917, [[1.0, 0.0]])
     """
     s = check_outcome(scores, "scores")
-    p = check_priorities(priorities, s.size, "priorities")
+    p = check_priorities(priorities, s.size, "priorities", keep_float32=True)
     w = None if weights is None else check_weights(weights, p.shape[0], s.size)
     grid = np.ones(0) if q is None else check_q_grid(q, "rank_summary_many")
     rates, toc = rank_rows(s, p, w, grid)
@@ -516,10 +516,10 @@ def rank_metric_many(scores, priorities, kind: str = "autoc", *, weights=None) -
     """
     kind = _check_kind(kind, "rank_metric_many")
     s = check_outcome(scores, "scores")
-    p = check_priorities(priorities, s.size, "priorities")
+    p = check_priorities(priorities, s.size, "priorities", keep_float32=True)
     if weights is not None:
         w = check_weights(weights, p.shape[0], s.size)
-        rates, _ = rank_rows(s, p, w, np.ones(0))
+        rates, _ = rank_rows(s, p, w, np.ones(0), autoc_only=kind == "autoc")
         return rates[:, 0 if kind == "autoc" else 1].copy()
     out = np.empty(p.shape[0])
     step = max(1, _CHUNK_ELEMENTS // s.size)

@@ -43,6 +43,7 @@ so no (draws x holdout rows) array other than the stored components is built.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -403,14 +404,25 @@ class ComponentBlock:
                 raise DataError(f"Unknown tau_hat component {name!r}; use any of "
                                 f"{[*COMPONENTS, 'customer']}.")
         n = self.campaign.shape[1]
-        out = np.repeat(np.asarray(self.taubar, np.float32)[:, None], n, axis=1)
+        # taubar plus the excluded components' means, as one column, then the included
+        # components added in place: one (b, n) array, no temporaries
+        col = np.asarray(self.taubar, np.float64).copy()
+        if impute_mean:
+            for name in COMPONENTS:
+                if name not in names:
+                    col += self._means[name]
+        out = np.empty((col.size, n), np.float32)
+        out[:] = col.astype(np.float32)[:, None]
         for name in COMPONENTS:
-            part = getattr(self, name)
             if name in names:
-                out += part
-            elif impute_mean:
-                out += part.mean(axis=1, dtype=np.float64).astype(np.float32)[:, None]
+                out += getattr(self, name)
         return out
+
+    @cached_property
+    def _means(self) -> dict:
+        """Per draw, each component's mean over the rows (float32, as added to tau_hat)."""
+        return {name: getattr(self, name).mean(axis=1, dtype=np.float64).astype(np.float32)
+                for name in COMPONENTS}
 
 
 def _gather(eff: np.ndarray, codes: np.ndarray) -> np.ndarray:
