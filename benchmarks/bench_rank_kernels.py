@@ -12,9 +12,8 @@ functionals' blocks are; Bayesian-bootstrap weights per draw):
 
 - ``sort_numba``: the former sort, ``np.argsort`` inside a numba ``prange`` over rows;
 - ``sort_numpy_threads``: the current sort (``_argsort_rows``);
-- ``rank_rows``: the whole current kernel (sort + walk), weighted AUTOC, Qini and
-  equal-weight rates; ``rank_rows_autoc_only``: the same with the weighted AUTOC alone
-  (what the Shapley games ask for);
+- ``rank_rows``: the whole current kernel (sort + walk): weighted AUTOC, Qini and
+  equal-weight rates;
 - ``rank_rows_former``: sort with numba then the current walk (what the kernel cost
   before, up to the walk's small changes).
 
@@ -75,7 +74,7 @@ def main(argv=None) -> int:
     def former():
         order = np.empty(p.shape, np.intp)
         _numba_argsort_rows(p, order)
-        _rows(s, p, order, w, True, grid, True, rates, toc)
+        _rows(s, p, order, w, True, grid, rates, toc)
 
     order = np.empty(p.shape, np.intp)
     times = {
@@ -83,8 +82,6 @@ def main(argv=None) -> int:
         "sort_numpy_threads": _best(lambda: _argsort_rows(p), args.repeats),
         "rank_rows_former": _best(former, args.repeats),
         "rank_rows": _best(lambda: rank_rows(s, p, w, grid), args.repeats),
-        "rank_rows_autoc_only": _best(lambda: rank_rows(s, p, w, grid, autoc_only=True),
-                                      args.repeats),
     }
     # the two sorts give the same rates (ties are averaged, so any sort will do)
     a, _ = rank_rows(s, p, w, grid)

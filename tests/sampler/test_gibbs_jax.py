@@ -89,20 +89,7 @@ def test_float32_products_close_to_float64(tiny, rng):
                                rtol=1e-4, atol=1e-4)
 
 
-class _FixedRng:
-    """Feeds the numpy scale move the same random numbers the JAX one gets."""
-
-    def __init__(self, z, uniform):
-        self.z, self.u = z, uniform
-
-    def standard_normal(self, q):
-        return self.z
-
-    def uniform(self):
-        return self.u
-
-
-def test_scale_move_matches_numpy_reference(tiny):
+def test_scale_move_matches_numpy_reference(tiny, fixed_rng):
     import jax
     import jax.numpy as jnp
 
@@ -120,7 +107,7 @@ def test_scale_move_matches_numpy_reference(tiny):
                                          minlength=tiny.n_customers)
                              for k in range(tiny.q)]) / state.sigma2
         z = rng.standard_normal(tiny.q + 1)
-        u_n, o_n, a_n = GN.px_scale_step(_FixedRng(z[:-1], norm.cdf(z[-1])), state.u,
+        u_n, o_n, a_n = GN.px_scale_step(fixed_rng(z[:-1], norm.cdf(z[-1])), state.u,
                                          state.omega_inv, tiny.RtR, m, state.sigma2, spec)
         u_j, o_j, a_j = px_jax(jnp.asarray(z), jnp.asarray(state.u),
                                jnp.asarray(state.omega_inv), jnp.asarray(tiny.RtR),
@@ -302,7 +289,7 @@ def test_chunking_resume_and_trace_once(tiny):
     assert a.n_traces == 1  # new backends on the same design reuse the compilation
 
 
-def test_interweaving_move_matches_numpy_reference():
+def test_interweaving_move_matches_numpy_reference(fixed_rng):
     """asis_sums equals gibbs_numpy.asis_stats, and asis_from_sums draws what
     gibbs_numpy.asis_draw draws from the same normals and uniform (the JAX Newton uses the
     exact Hessian, the reference central differences: agreement to 1e-6)."""
@@ -329,7 +316,7 @@ def test_interweaving_move_matches_numpy_reference():
     accepted = 0
     for seed in range(8):
         z = np.random.default_rng(seed).standard_normal(p + 1)
-        ref = GN.asis_draw(_FixedRng(z[:p], norm.cdf(z[p])), L, P_ref / 2.0, h_ref, spec)
+        ref = GN.asis_draw(fixed_rng(z[:p], norm.cdf(z[p])), L, P_ref / 2.0, h_ref, spec)
         oi, acc = f(jnp.asarray(z), P / 2.0, h, L_j, jnp.asarray(omega_inv), spec)
         assert bool(acc) == (ref is not None)
         if ref is not None:

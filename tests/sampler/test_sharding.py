@@ -103,7 +103,7 @@ def test_sharded_design_layout_and_state_round_trip(tiny, rng):
         SH.make_mesh(10_000)
 
 
-def test_scale_move_from_sums_of_shards_equals_numpy_reference(tiny, rng):
+def test_scale_move_from_sums_of_shards_equals_numpy_reference(tiny, rng, fixed_rng):
     """The move from sums added over customer blocks (what a psum gives) draws what the
     numpy reference draws from all customers at once, with the same random numbers."""
     import jax
@@ -112,16 +112,6 @@ def test_scale_move_from_sums_of_shards_equals_numpy_reference(tiny, rng):
 
     from manylift.sampler import gibbs_jax as GJ
     from manylift.sampler import gibbs_numpy as GN
-
-    class FixedRng:
-        def __init__(self, z, uniform):
-            self.z, self.u = z, uniform
-
-        def standard_normal(self, q):
-            return self.z
-
-        def uniform(self):
-            return self.u
 
     GJ.enable_x64()
     spec = ModelSpec()
@@ -142,7 +132,7 @@ def test_scale_move_from_sums_of_shards_equals_numpy_reference(tiny, rng):
                 zip(np.split(u, cuts), np.split(m, cuts), strict=True))
         alpha, oi_a, acc_a = f_sums(jnp.asarray(z), jnp.asarray(A), jnp.asarray(b),
                                     jnp.asarray(omega_inv), spec)
-        u_b, oi_b, acc_b = GN.px_scale_step(FixedRng(z[:-1], norm.cdf(z[-1])), u, omega_inv,
+        u_b, oi_b, acc_b = GN.px_scale_step(fixed_rng(z[:-1], norm.cdf(z[-1])), u, omega_inv,
                                             tiny.RtR, m, sigma2, spec)
         assert bool(acc_a) == bool(acc_b)
         n_accept += bool(acc_a)

@@ -322,5 +322,4 @@ def shapley_decomposition(fit, payoff: str = "ipw",
     -------
     ShapleyResult
     """
-    check_in("payoff", payoff, PAYOFFS, "shapley_decomposition")
     return shapley_decompositions(fit, (payoff,), components, cost, progress=progress)[payoff]

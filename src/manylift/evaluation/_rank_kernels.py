@@ -27,13 +27,12 @@ __all__ = ["grouped_rows", "rank_rows"]
 
 
 @njit(cache=True, nogil=True)
-def _one_row(s, p, asc, w, grid, full, out_rates, out_toc):
+def _one_row(s, p, asc, w, grid, out_rates, out_toc):
     """Rates and TOC of one priority row. ``w`` empty: equal weights.
 
     ``asc``: the row's ascending argsort (walked from the end: highest priority
     first; the order inside a tie group does not matter, tied rows are averaged).
-    out_rates: [autoc_weighted, qini_weighted, autoc_equal, qini_equal]; only the
-    first when ``full`` is False (the others are left as they are). out_toc: the
+    out_rates: [autoc_weighted, qini_weighted, autoc_equal, qini_equal]; out_toc: the
     weighted TOC on ``grid`` (equal weights when ``w`` is empty).
     """
     n = s.size
@@ -75,12 +74,11 @@ def _one_row(s, p, asc, w, grid, full, out_rates, out_toc):
             W = bw + gw
             toc = (cw + gs) / W - stot_w
             aw += gw * toc
-            if full:
-                qw += gw * W * toc
-                Wu = bu + inv_n
-                tocu = (cu + su * inv_n) / Wu - stot_u
-                au += tocu * inv_n
-                qu += Wu * tocu * inv_n
+            qw += gw * W * toc
+            Wu = bu + inv_n
+            tocu = (cu + su * inv_n) / Wu - stot_u
+            au += tocu * inv_n
+            qu += Wu * tocu * inv_n
         else:
             gw = 0.0
             gs = 0.0
@@ -98,12 +96,11 @@ def _one_row(s, p, asc, w, grid, full, out_rates, out_toc):
                 W = bw + j * sub
                 toc = (cw + j * sub * a) / W - stot_w
                 aw += sub * toc
-                if full:
-                    qw += sub * W * toc
-                    Wu = bu + j * inv_n
-                    tocu = (cu + j * au_mean * inv_n) / Wu - stot_u
-                    au += tocu * inv_n
-                    qu += Wu * tocu * inv_n
+                qw += sub * W * toc
+                Wu = bu + j * inv_n
+                tocu = (cu + j * au_mean * inv_n) / Wu - stot_u
+                au += tocu * inv_n
+                qu += Wu * tocu * inv_n
         # TOC at the grid points inside this group's weight span (linear inside it)
         while gi < m_grid and (grid[gi] <= bw + gw + 1e-12 or e == n):
             q = grid[gi]
@@ -115,17 +112,16 @@ def _one_row(s, p, asc, w, grid, full, out_rates, out_toc):
         cu += su * inv_n
         k = e
     out_rates[0] = aw
-    if full:
-        out_rates[1] = qw
-        out_rates[2] = au
-        out_rates[3] = qu
+    out_rates[1] = qw
+    out_rates[2] = au
+    out_rates[3] = qu
 
 
 @njit(parallel=True, cache=True)
-def _rows(s, p, orders, w, has_w, grid, full, rates, toc):
+def _rows(s, p, orders, w, has_w, grid, rates, toc):
     for r in prange(p.shape[0]):
         wr = w[r] if has_w else np.empty(0)
-        _one_row(s, p[r], orders[r], wr, grid, full, rates[r], toc[r])
+        _one_row(s, p[r], orders[r], wr, grid, rates[r], toc[r])
 
 
 def _argsort_rows(p: np.ndarray) -> np.ndarray:
@@ -146,19 +142,18 @@ def _argsort_rows(p: np.ndarray) -> np.ndarray:
 
 
 def rank_rows(scores: np.ndarray, priorities: np.ndarray, weights: np.ndarray | None,
-              grid: np.ndarray, *, autoc_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
+              grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per row of ``priorities``: ``rates`` (D, 4) = weighted AUTOC, weighted Qini, equal-weight
-    AUTOC, equal-weight Qini; and the weighted TOC (D, len(grid)). Inputs already checked.
-    ``autoc_only``: compute the weighted AUTOC alone (the other rates are NaN)."""
+    AUTOC, equal-weight Qini; and the weighted TOC (D, len(grid)). Inputs already checked."""
     p = np.ascontiguousarray(priorities)
     D = p.shape[0]
     has_w = weights is not None
     w = (np.zeros((1, 1)) if not has_w
          else np.ascontiguousarray(np.broadcast_to(weights, p.shape), dtype=np.float64))
-    rates = np.full((D, 4), np.nan)
+    rates = np.empty((D, 4))
     toc = np.empty((D, grid.size))
     _rows(np.ascontiguousarray(scores, dtype=np.float64), p, _argsort_rows(p), w, has_w,
-          np.ascontiguousarray(grid, dtype=np.float64), not autoc_only, rates, toc)
+          np.ascontiguousarray(grid, dtype=np.float64), rates, toc)
     return rates, toc
 
 

@@ -519,7 +519,7 @@ def rank_metric_many(scores, priorities, kind: str = "autoc", *, weights=None) -
     p = check_priorities(priorities, s.size, "priorities", keep_float32=True)
     if weights is not None:
         w = check_weights(weights, p.shape[0], s.size)
-        rates, _ = rank_rows(s, p, w, np.ones(0), autoc_only=kind == "autoc")
+        rates, _ = rank_rows(s, p, w, np.ones(0))
         return rates[:, 0 if kind == "autoc" else 1].copy()
     out = np.empty(p.shape[0])
     step = max(1, _CHUNK_ELEMENTS // s.size)

@@ -54,30 +54,13 @@ def merge_sparse_levels(values: np.ndarray, treated: np.ndarray, neighbours, min
     preference) keeps the fixed block well conditioned.  Returns the mapping
     ``{level: merged level}`` and the mapped values.
     """
-    mapping: dict = {}
-
-    def root(v):
-        while v in mapping:
-            v = mapping[v]
-        return v
-
-    for _ in range(1000):
-        uniq, inv_all = np.unique(values, return_inverse=True)
-        mapped = np.array([root(int(v)) for v in uniq])[inv_all] if mapping else values
-        lv, inv = np.unique(mapped, return_inverse=True)
-        nt = np.bincount(inv, weights=treated.astype(float), minlength=lv.size)
-        nc = np.bincount(inv, minlength=lv.size) - nt
-        bad = [int(v) for v, a, b in zip(lv, nt, nc, strict=True) if min(a, b) < min_rows]
-        if not bad or lv.size <= 1:
-            return {int(k): int(root(k)) for k in np.unique(values)}, mapped
-        v = bad[0]
-        present = set(int(x) for x in lv)
-        target = next((c for c in neighbours(v) if root(c) in present and root(c) != v), None)
-        if target is None:
-            others = sorted(present - {v}, key=lambda c: abs(c - v))
-            target = others[0]
-        mapping[v] = root(target)
-    raise RuntimeError("merge_sparse_levels did not converge")  # pragma: no cover
+    uniq, inv = np.unique(values, return_inverse=True)
+    nt = np.bincount(inv, weights=np.asarray(treated).astype(float), minlength=uniq.size)
+    n_all = np.bincount(inv, minlength=uniq.size)
+    mapping = merge_sparse_levels_counts(uniq, nt, n_all - nt, neighbours, min_rows)
+    if all(k == v for k, v in mapping.items()):
+        return mapping, values
+    return mapping, np.array([mapping[int(v)] for v in uniq])[inv]
 
 
 def _cell_neighbours(n_stock: int, n_cells: int):

@@ -45,7 +45,7 @@ import scipy.sparse as sp
 from manylift._core.atomic import atomic_path, write_json
 from manylift._core.errors import SamplerError
 from manylift.data.io import write_parquet
-from manylift.pooled.fit import SCHEMA_VERSION, PooledFit, posterior_summary
+from manylift.pooled.fit import SCHEMA_VERSION, PooledFit
 
 __all__ = ["DistributedFit", "fit_processes", "process_checkpoint", "load_process_data",
            "together"]
@@ -259,42 +259,14 @@ class DistributedFit(PooledFit):
         return self._customers_frame
 
     def results(self) -> dict:
-        post = self.posterior.posterior
         inp = self.inputs
         dist = inp.distributed
-        diag = self.diagnostics() if self.model.n_chains > 1 or self.model.n_draws >= 4 else {}
-        cust = self.customers
         return {
             "schema_version": SCHEMA_VERSION,
-            "effects": {
-                "unit": "outcome units (treated minus control)",
-                "average_effect": posterior_summary(post["average_effect"]),
-                "taubar": posterior_summary(post["taubar"]),
-                "sigma_u": posterior_summary(post["sigma_u"]),
-                "sigma": posterior_summary(post["sigma"]),
-                "campaigns": {str(c): posterior_summary(post["campaign_effect"].sel(campaign=str(c)))
-                              for c in post["campaign"].values},
-                "weeks": {str(w): posterior_summary(post["week_effect"].sel(week=w))
-                          for w in post["week"].values},
-                "customers_above_zero": float((cust["lo"] > 0).mean()),
-                "customers_below_zero": float((cust["hi"] < 0).mean()),
-            },
-            "sampler": {
-                "chains": self.model.n_chains, "draws": self.model.n_draws,
-                "warmup": self.model.n_warmup, "thin": self.model.thin,
-                "seconds": self.run.seconds, "sweeps_per_second": self.run.sweeps_per_second,
-                "backend": self.run.backend, "rhat_max": diag.get("rhat_max"),
-                "ess_bulk_min": diag.get("ess_bulk_min"),
-                "warnings": self.convergence_warnings() if diag else [],
-                "expansion": bool(self.spec.expansion),
-                "interweave": bool(self.spec.interweave), "seed": int(self.model.random_state),
-                "processes": dist["n_processes"], "devices": self._devices,
-            },
-            "model": {
-                "random_intercept": bool(inp.design.random_intercept),
-                "random_coefficients": list(inp.design.r_names),
-                "fixed_coefficients": int(inp.design.K),
-            },
+            "effects": self._effects_section(),
+            "sampler": {**self._sampler_section(),
+                        "processes": dist["n_processes"], "devices": self._devices},
+            "model": self._model_section(),
             "data": {
                 "rows": dist["rows"], "customers": dist["customers"],
                 "campaigns": len(inp.levels["campaign"]), "weeks": len(inp.levels["week"]),

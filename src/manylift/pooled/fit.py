@@ -249,44 +249,14 @@ class PooledFit:
         ``holdout=False`` leaves out the holdout validation and policy evaluation
         (``manylift.workflows`` computes and times them as stages of their own).
         """
-        post = self.posterior.posterior
         inp = self.inputs
         d = self.data
-        diag = self.diagnostics() if self.model.n_chains > 1 or self.model.n_draws >= 4 else {}
-        cust = self.customers
-        camp = {str(c): posterior_summary(post["campaign_effect"].sel(campaign=str(c)))
-                for c in post["campaign"].values}
-        weeks = {str(w): posterior_summary(post["week_effect"].sel(week=w))
-                 for w in post["week"].values}
         return {
             "schema_version": SCHEMA_VERSION,
-            "effects": {
-                "unit": "outcome units (treated minus control)",
-                "average_effect": posterior_summary(post["average_effect"]),
-                "taubar": posterior_summary(post["taubar"]),
-                "sigma_u": posterior_summary(post["sigma_u"]),
-                "sigma": posterior_summary(post["sigma"]),
-                "campaigns": camp,
-                "weeks": weeks,
-                "customers_above_zero": float((cust["lo"] > 0).mean()),
-                "customers_below_zero": float((cust["hi"] < 0).mean()),
-            },
-            "sampler": {
-                "chains": self.model.n_chains, "draws": self.model.n_draws,
-                "warmup": self.model.n_warmup, "thin": self.model.thin,
-                "seconds": self.run.seconds, "sweeps_per_second": self.run.sweeps_per_second,
-                "compile_seconds": self.timings.get("compile"),
-                "backend": self.run.backend, "rhat_max": diag.get("rhat_max"),
-                "ess_bulk_min": diag.get("ess_bulk_min"),
-                "warnings": self.convergence_warnings() if diag else [],
-                "expansion": bool(self.spec.expansion),
-                "interweave": bool(self.spec.interweave), "seed": int(self.model.random_state),
-            },
-            "model": {
-                "random_intercept": bool(inp.design.random_intercept),
-                "random_coefficients": list(inp.design.r_names),
-                "fixed_coefficients": int(inp.design.K),
-            },
+            "effects": self._effects_section(),
+            "sampler": {**self._sampler_section(),
+                        "compile_seconds": self.timings.get("compile")},
+            "model": self._model_section(),
             "data": {
                 "rows": d.n_rows, "customers": d.n_customers, "campaigns": d.n_campaigns,
                 "weeks": d.n_weeks, "holdout_rows": int(inp.holdout.sum()),
@@ -298,6 +268,44 @@ class PooledFit:
             "features": inp.features.to_dict(),
             **(self._holdout_results() if holdout else {}),
         }
+
+    def _effects_section(self) -> dict:
+        """``results.json``'s ``effects``: posterior summaries of the headline parameters."""
+        post = self.posterior.posterior
+        cust = self.customers
+        return {
+            "unit": "outcome units (treated minus control)",
+            "average_effect": posterior_summary(post["average_effect"]),
+            "taubar": posterior_summary(post["taubar"]),
+            "sigma_u": posterior_summary(post["sigma_u"]),
+            "sigma": posterior_summary(post["sigma"]),
+            "campaigns": {str(c): posterior_summary(post["campaign_effect"].sel(campaign=str(c)))
+                          for c in post["campaign"].values},
+            "weeks": {str(w): posterior_summary(post["week_effect"].sel(week=w))
+                      for w in post["week"].values},
+            "customers_above_zero": float((cust["lo"] > 0).mean()),
+            "customers_below_zero": float((cust["hi"] < 0).mean()),
+        }
+
+    def _sampler_section(self) -> dict:
+        """``results.json``'s ``sampler``: settings, speed and convergence."""
+        diag = self.diagnostics() if self.model.n_chains > 1 or self.model.n_draws >= 4 else {}
+        return {
+            "chains": self.model.n_chains, "draws": self.model.n_draws,
+            "warmup": self.model.n_warmup, "thin": self.model.thin,
+            "seconds": self.run.seconds, "sweeps_per_second": self.run.sweeps_per_second,
+            "backend": self.run.backend, "rhat_max": diag.get("rhat_max"),
+            "ess_bulk_min": diag.get("ess_bulk_min"),
+            "warnings": self.convergence_warnings() if diag else [],
+            "expansion": bool(self.spec.expansion),
+            "interweave": bool(self.spec.interweave), "seed": int(self.model.random_state),
+        }
+
+    def _model_section(self) -> dict:
+        design = self.inputs.design
+        return {"random_intercept": bool(design.random_intercept),
+                "random_coefficients": list(design.r_names),
+                "fixed_coefficients": int(design.K)}
 
     # -- holdout evaluation and effects (pooled/holdout.py) ----------------
     def evaluate(self, cost="auto", scores: str = "aipw"):

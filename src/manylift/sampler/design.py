@@ -283,14 +283,29 @@ class JointCells:
                           shape=(total, K)).tocsr()
 
 
+def combined_key(cols: list[np.ndarray], sizes: list[int]) -> np.ndarray:
+    """One int64 key per row for the combination of several code columns (mixed radix)."""
+    key = np.zeros(cols[0].shape[0], np.int64)
+    for c, L in zip(cols, sizes, strict=True):
+        key = key * L + c
+    return key
+
+
+def key_levels(used: np.ndarray, sizes: list[int]) -> np.ndarray:
+    """The code columns' levels (m, len(used)) of the combined keys ``used``."""
+    levels = np.empty((len(sizes), used.size), np.int64)
+    rest = used.copy()
+    for i in reversed(range(len(sizes))):
+        rest, levels[i] = np.divmod(rest, sizes[i])
+    return levels
+
+
 def _joint_codes(cols: list[np.ndarray], sizes: list[int]):
     """Joint code of several code columns over the combinations that occur.
 
     Returns ``(joint (N,) int64, levels (m, n_joint) int64)``.
     """
-    key = np.zeros(cols[0].shape[0], np.int64)
-    for c, L in zip(cols, sizes, strict=True):
-        key = key * L + c
+    key = combined_key(cols, sizes)
     total = int(np.prod(sizes, dtype=np.float64))
     if total <= 50_000_000:
         used = np.flatnonzero(np.bincount(key, minlength=total))
@@ -299,11 +314,7 @@ def _joint_codes(cols: list[np.ndarray], sizes: list[int]):
         joint = lut[key]
     else:  # pragma: no cover - huge level counts
         used, joint = np.unique(key, return_inverse=True)
-    levels = np.empty((len(cols), used.size), np.int64)
-    rest = used.copy()
-    for i in reversed(range(len(cols))):
-        rest, levels[i] = np.divmod(rest, sizes[i])
-    return joint, levels
+    return joint, key_levels(used, sizes)
 
 
 def joint_cells(design: Design, max_joint_cells: int = 1 << 16) -> JointCells:
@@ -317,6 +328,19 @@ def joint_cells(design: Design, max_joint_cells: int = 1 << 16) -> JointCells:
     table of (joint code, arm) values, and ``F' r`` one segment sum per group.  Needs W
     effect-coded as -1/2, +1/2 (docs/pooled.md), so that the arm fixes W.
     """
+    return joint_layout(design, max_joint_cells, same_column=lambda same: same,
+                        joint_codes=_joint_codes)
+
+
+def joint_layout(design: Design, max_joint_cells: int, *, same_column, joint_codes) -> JointCells:
+    """The layout of :func:`joint_cells` with its two data-dependent decisions supplied.
+
+    ``same_column(same: bool) -> bool``: whether two code columns are to be kept once,
+    given whether they are identical here; ``joint_codes(cols, sizes) -> (joint, levels)``:
+    the joint codes of merged columns and the level combinations they stand for (sorted).
+    A fit over several processes makes both decisions global
+    (:func:`manylift.sampler.sharding.global_joint_cells`).
+    """
     if design.w.size and not np.all(np.abs(np.abs(design.w) - 0.5) < 1e-12):
         raise ModelError("The joint-cell layout needs the treatment effect-coded as -1/2, +1/2 "
                          "(docs/pooled.md); build the design with build_design.")
@@ -326,8 +350,8 @@ def joint_cells(design: Design, max_joint_cells: int = 1 << 16) -> JointCells:
     for b in range(design.codes.shape[1]):
         found = -1
         for k, ci in enumerate(col_index):
-            if (design.n_levels[b] == design.n_levels[ci]
-                    and np.array_equal(design.codes[:, b], design.codes[:, ci])):
+            if same_column(design.n_levels[b] == design.n_levels[ci]
+                           and np.array_equal(design.codes[:, b], design.codes[:, ci])):
                 found = k
                 break
         sl = design.term_slices[design.term_names[b]]
@@ -339,19 +363,23 @@ def joint_cells(design: Design, max_joint_cells: int = 1 << 16) -> JointCells:
             entry = [design.n_levels[b], -1, -1]
             entry[slot] = sl.start
             columns.append(entry)
+
+    def joint(members):
+        return joint_codes([design.codes[:, col_index[i]] for i in members],
+                           [columns[i][0] for i in members])
+
     # greedy grouping of consecutive distinct columns into joint codes
     groups: list[list[int]] = []
     joints: list[tuple[np.ndarray, np.ndarray]] = []
     for k in range(len(columns)):
         if groups:
             members = groups[-1] + [k]
-            jl = _joint_codes([design.codes[:, col_index[i]] for i in members],
-                              [columns[i][0] for i in members])
+            jl = joint(members)
             if 2 * jl[1].shape[1] <= max_joint_cells:
                 groups[-1], joints[-1] = members, jl
                 continue
         groups.append([k])
-        joints.append(_joint_codes([design.codes[:, col_index[k]]], [columns[k][0]]))
+        joints.append(joint([k]))
     cells = (np.stack([2 * j + treated for j, _ in joints]).astype(np.int32) if joints
              else np.zeros((0, design.n_rows), np.int32))
     return JointCells(

@@ -67,7 +67,7 @@ from manylift._core.checks import check_in
 from manylift._core.errors import SamplerError
 from manylift.sampler import gibbs_jax as GJ
 from manylift.sampler.contract import check_finite
-from manylift.sampler.design import Design
+from manylift.sampler.design import Design, combined_key, joint_layout, key_levels
 from manylift.sampler.gibbs_jax import AXIS, ShardedDesign, ShardLayout, px_scale_from_sums
 from manylift.sampler.state import ModelSpec, State
 
@@ -284,61 +284,20 @@ def global_joint_cells(design: Design, comm, max_joint_cells: int = 1 << 16):
     are shared where they are identical on every process, and joint codes run over the
     combinations that occur on any process (the union of each process's), so all
     processes have the same layout.  With one process it equals ``joint_cells``."""
-    from manylift.sampler.design import JointCells
-
     if design.w.size and not np.all(np.abs(np.abs(design.w) - 0.5) < 1e-12):
         raise SamplerError("The joint-cell layout needs the treatment effect-coded as -1/2, "
                            "+1/2; build the design with build_design.")
-    treated = design.w > 0
 
-    def joint(members):
-        cols = [design.codes[:, col_index[i]] for i in members]
-        sizes = [columns[i][0] for i in members]
-        key = np.zeros(design.n_rows, np.int64)
-        for c, L in zip(cols, sizes, strict=True):
-            key = key * L + c
+    def same_everywhere(same: bool) -> bool:  # a collective: every process calls it in turn
+        return comm.sum(np.array([0 if same else 1], np.int64))[0] == 0
+
+    def union_codes(cols, sizes):  # joint codes over the combinations on any process
+        key = combined_key(cols, sizes)
         used = np.unique(np.concatenate(comm.gather(np.unique(key))))
-        levels = np.empty((len(cols), used.size), np.int64)
-        rest = used.copy()
-        for i in reversed(range(len(cols))):
-            rest, levels[i] = np.divmod(rest, sizes[i])
-        return np.searchsorted(used, key), levels
+        return np.searchsorted(used, key), key_levels(used, sizes)
 
-    columns: list[list[int]] = []
-    col_index: list[int] = []
-    for b in range(design.codes.shape[1]):
-        found = -1
-        for k, ci in enumerate(col_index):
-            same = (design.n_levels[b] == design.n_levels[ci]
-                    and np.array_equal(design.codes[:, b], design.codes[:, ci]))
-            if comm.sum(np.array([0 if same else 1], np.int64))[0] == 0:
-                found = k
-                break
-        sl = design.term_slices[design.term_names[b]]
-        slot = 2 if design.times_w[b] else 1
-        if found >= 0 and columns[found][slot] == -1:
-            columns[found][slot] = sl.start
-        else:
-            col_index.append(b)
-            entry = [design.n_levels[b], -1, -1]
-            entry[slot] = sl.start
-            columns.append(entry)
-    groups: list[list[int]] = []
-    joints: list = []
-    for k in range(len(columns)):
-        if groups:
-            members = groups[-1] + [k]
-            jl = joint(members)
-            if 2 * jl[1].shape[1] <= max_joint_cells:
-                groups[-1], joints[-1] = members, jl
-                continue
-        groups.append([k])
-        joints.append(joint([k]))
-    cells = (np.stack([2 * j + treated for j, _ in joints]).astype(np.int32) if joints
-             else np.zeros((0, design.n_rows), np.int32))
-    return JointCells(columns=tuple(tuple(int(v) for v in c) for c in columns),
-                      groups=tuple(tuple(g) for g in groups), cells=cells,
-                      members=tuple(lv.astype(np.int32) for _, lv in joints))
+    return joint_layout(design, max_joint_cells, same_column=same_everywhere,
+                        joint_codes=union_codes)
 
 
 def _global_array(mesh, spec, local: np.ndarray, global_shape):
